@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/auth"
+)
+
+// serveConfig is herald serve's configuration.
+type serveConfig struct {
+	addr             string
+	transport        string
+	jwtKey           string
+	publisherJWTKey  string
+	subscriberJWTKey string
+	issuer           string
+	audience         string
+	anonymous        bool
+	corsOrigins      listFlag
+	publishOrigins   listFlag
+	heartbeat        time.Duration
+	historySize      int
+	historyAge       time.Duration
+	maxLifetime      time.Duration
+	writeTimeout     time.Duration
+	publishNoToken   bool
+	logLevel         string
+}
+
+func (c *serveConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", "localhost:8080", "address to listen on")
+	fs.StringVar(&c.transport, "transport", "memory://", "transport URL: memory://, bolt:///path/herald.db, redis://host:port/db, nats://host:port")
+	fs.StringVar(&c.jwtKey, "jwt-key", "", "HMAC secret that verifies publisher and subscriber tokens (generated when no key is set)")
+	fs.StringVar(&c.publisherJWTKey, "publisher-jwt-key", "", "HMAC secret for publisher tokens (overrides --jwt-key)")
+	fs.StringVar(&c.subscriberJWTKey, "subscriber-jwt-key", "", "HMAC secret for subscriber tokens (overrides --jwt-key)")
+	fs.StringVar(&c.issuer, "issuer", "", "trusted issuer of draft-08 access tokens (binds the keys to it)")
+	fs.StringVar(&c.audience, "audience", "", "this hub's resource identifier, required in draft-08 tokens' aud (default: the URL the hub is reached at)")
+	fs.BoolVar(&c.anonymous, "anonymous", false, "let subscribers without a token receive public updates")
+	fs.Var(&c.corsOrigins, "cors-origins", "origins allowed to use the hub from a browser (comma-separated; * for any, without credentials)")
+	fs.Var(&c.publishOrigins, "publish-origins", "origins allowed to publish with a cookie (default: the CORS origins)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", herald.DefaultHeartbeat, "keep-alive comment interval for quiet streams (0 disables)")
+	fs.IntVar(&c.historySize, "history-size", herald.DefaultHistorySize, "most updates kept for resuming clients")
+	fs.DurationVar(&c.historyAge, "history-age", 0, "drop history older than this (0: no age bound)")
+	fs.DurationVar(&c.maxLifetime, "max-lifetime", 0, "end streams after about this long, clients resume (0: never)")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", herald.DefaultWriteTimeout, "drop a subscriber whose write takes longer")
+	fs.BoolVar(&c.publishNoToken, "insecure-publish-without-token", false, "let anyone who reaches the hub publish without a token (never on an open network)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func runServe(ctx context.Context, e *env, args []string) int {
+	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var cfg serveConfig
+	cfg.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := applyEnv(fs, e.getenv); err != nil {
+		fmt.Fprintln(e.stderr, "herald serve:", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "herald serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		fmt.Fprintf(e.stderr, "herald serve: invalid --log-level %q\n", cfg.logLevel)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(ctx, e, &cfg, log); err != nil {
+		log.Error("herald stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) error {
+	tr, err := openTransport(cfg.transport, historyBounds{size: cfg.historySize, age: cfg.historyAge}, log)
+	if err != nil {
+		return err
+	}
+	defer tr.Close()
+
+	pubKey, subKey := cfg.publisherJWTKey, cfg.subscriberJWTKey
+	if pubKey == "" {
+		pubKey = cfg.jwtKey
+	}
+	if subKey == "" {
+		subKey = cfg.jwtKey
+	}
+	generated := false
+	if pubKey == "" && subKey == "" {
+		pubKey = randomSecret()
+		subKey = pubKey
+		generated = true
+	}
+	acfg := auth.Config{Audience: cfg.audience}
+	if pubKey != "" {
+		acfg.PublisherKeys = []auth.Key{bind(auth.HMACKey([]byte(pubKey)), cfg.issuer)}
+	}
+	if subKey != "" {
+		acfg.SubscriberKeys = []auth.Key{bind(auth.HMACKey([]byte(subKey)), cfg.issuer)}
+	}
+	verifier, err := auth.New(acfg)
+	if err != nil {
+		return err
+	}
+
+	hub := herald.New(
+		herald.WithTransport(tr),
+		herald.WithAuthorizer(verifier),
+		herald.WithAnonymous(cfg.anonymous),
+		herald.WithPublishWithoutToken(cfg.publishNoToken),
+		herald.WithCORSOrigins(cfg.corsOrigins...),
+		herald.WithPublishOrigins(cfg.publishOrigins...),
+		herald.WithHeartbeat(cfg.heartbeat),
+		herald.WithMaxLifetime(cfg.maxLifetime),
+		herald.WithWriteTimeout(cfg.writeTimeout),
+		herald.WithLogger(log),
+	)
+
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/mercure", hub)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "ok node=%s\n", hub.NodeID())
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := hub.Ready(rctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "not ready node=%s: %v\n", hub.NodeID(), err)
+			return
+		}
+		fmt.Fprintf(w, "ready node=%s\n", hub.NodeID())
+	})
+	mux.HandleFunc("/{$}", servePage)
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	base := "http://" + ln.Addr().String()
+	log.Info("herald listening", "addr", ln.Addr().String(), "transport", cfg.transport)
+	printWelcome(e, base, pubKey, subKey, generated, cfg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: ending streams; clients resume elsewhere with Last-Event-ID")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	herr := hub.Close(sctx)
+	serr := srv.Shutdown(sctx)
+	if herr != nil {
+		return herr
+	}
+	if serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
+		return serr
+	}
+	return nil
+}
+
+func bind(k auth.Key, issuer string) auth.Key {
+	k.Issuer = issuer
+	return k
+}
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// printWelcome tells a new user how to use the hub they just started.
+func printWelcome(e *env, base, pubKey, subKey string, generated bool, cfg *serveConfig) {
+	w := e.stdout
+	fmt.Fprintf(w, "Herald is listening on %s/.well-known/mercure\n", base)
+	if !generated {
+		fmt.Fprintln(w, "Tokens: sign them with your key, e.g. herald token --publish '*' --key ...")
+		return
+	}
+	pub, err1 := auth.SignHMAC([]byte(pubKey), auth.TokenSpec{Publish: []string{"*"}, Subscribe: []string{"*"}})
+	sub, err2 := auth.SignHMAC([]byte(subKey), auth.TokenSpec{Subscribe: []string{"*"}})
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintln(e.stderr, "herald serve: could not mint the first tokens:", err)
+		return
+	}
+	fmt.Fprintln(w, "\nNo --jwt-key was given, so this run generated one (set --jwt-key or HERALD_JWT_KEY to keep tokens valid across restarts).")
+	fmt.Fprintf(w, "\nPublisher token (may publish and subscribe to every topic):\n  %s\n", pub)
+	fmt.Fprintf(w, "Subscriber token (may receive every private update):\n  %s\n", sub)
+	fmt.Fprintln(w, "\nSubscribe:")
+	fmt.Fprintf(w, "  curl -N -H 'Authorization: Bearer %s' '%s/.well-known/mercure?topic=https://example.com/books/1'\n", sub, base)
+	fmt.Fprintln(w, "Publish:")
+	fmt.Fprintf(w, "  curl -H 'Authorization: Bearer %s' -d topic=https://example.com/books/1 -d data=hello %s/.well-known/mercure\n\n", pub, base)
+	os.Stdout.Sync()
+}
+
+// servePage is the small page at /.
+func servePage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprint(w, `<!doctype html><html lang="en"><meta charset="utf-8"><title>Herald</title>
+<body style="font-family:system-ui;max-width:40em;margin:3em auto">
+<h1>Herald</h1><p>A push hub on Server-Sent Events that speaks Mercure.
+The hub is at <code>/.well-known/mercure</code>.</p>
+<p>Health: <a href="/healthz">/healthz</a>, readiness: <a href="/readyz">/readyz</a>.</p>
+</body></html>`)
+}

@@ -1,0 +1,384 @@
+//go:build linux
+
+package herald
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// On Linux a plain HTTP/1.1 stream is hijacked once its replay is written:
+// the hub duplicates the socket's descriptor, lets net/http's connection
+// go, and from then on the stream costs no goroutine and no buffer while
+// idle. The owning shard writes to the descriptor without blocking; one
+// poller goroutine per hub watches every descriptor with epoll for a peer
+// that hung up and for room to write after a partial write.
+
+type rawPlatform struct {
+	epfd   int
+	wakefd int // eventfd that stops the poller
+	mu     sync.Mutex
+	conns  map[int32]*rawConn
+	nextID atomic.Uint32
+	done   chan struct{}
+}
+
+type rawConnPlatform struct {
+	w    http.ResponseWriter // until hijacked
+	conn net.Conn            // the hijacked connection, until handed off
+	brw  *bufio.ReadWriter
+
+	mu     sync.Mutex // guards the hand-off against end
+	fd     int        // -1 until handed off, and after close
+	id     uint32     // tells a reused descriptor number apart in epoll
+	sub    *subscriber
+	ended  bool
+	out    []byte    // bytes not yet accepted by the socket
+	since  time.Time // when out became non-empty
+	closed bool
+}
+
+func newRawServer(h *Hub) *rawServer {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		h.log.Warn("epoll unavailable: every stream stays on net/http", "err", err)
+		return nil
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		h.log.Warn("eventfd unavailable: every stream stays on net/http", "err", err)
+		return nil
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil
+	}
+	s := &rawServer{h: h}
+	s.epfd, s.wakefd = epfd, wakefd
+	s.conns = make(map[int32]*rawConn)
+	s.done = make(chan struct{})
+	go s.poll()
+	return s
+}
+
+func (s *rawServer) close() {
+	var one [8]byte
+	one[0] = 1
+	unix.Write(s.wakefd, one[:])
+	<-s.done
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.mu.Lock()
+		c.closeLocked()
+		c.mu.Unlock()
+	}
+	s.mu.Unlock()
+	unix.Close(s.epfd)
+	unix.Close(s.wakefd)
+}
+
+// poll turns epoll events into shard commands.
+func (s *rawServer) poll() {
+	defer close(s.done)
+	events := make([]unix.EpollEvent, 256)
+	var scratch [512]byte
+	for {
+		n, err := unix.EpollWait(s.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			s.h.log.Error("epoll wait failed: hijacked streams are no longer watched", "err", err)
+			return
+		}
+		for i := 0; i < n; i++ {
+			ev := events[i]
+			if int(ev.Fd) == s.wakefd {
+				return
+			}
+			s.mu.Lock()
+			c := s.conns[ev.Fd]
+			s.mu.Unlock()
+			if c == nil || c.id != uint32(ev.Pad) {
+				continue
+			}
+			gone := ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
+			if !gone && ev.Events&unix.EPOLLIN != 0 {
+				// A client has nothing to say on an event stream; read and
+				// drop whatever it sends, and notice when it hangs up.
+				for {
+					m, rerr := unix.Read(int(ev.Fd), scratch[:])
+					if m > 0 {
+						continue
+					}
+					gone = m == 0 || !errors.Is(rerr, unix.EAGAIN)
+					break
+				}
+			}
+			switch {
+			case gone:
+				c.sub.shard.push(shardCmd{kind: cmdRemove, sub: c.sub, reason: ReasonClientGone})
+			case ev.Events&unix.EPOLLOUT != 0:
+				c.sub.shard.push(shardCmd{kind: cmdWritable, sub: c.sub})
+			}
+		}
+	}
+}
+
+// prepare returns a rawConn when w's connection can be taken over.
+func (s *rawServer) prepare(w http.ResponseWriter) *rawConn {
+	if _, ok := w.(http.Hijacker); !ok {
+		return nil
+	}
+	c := &rawConn{srv: s}
+	c.w, c.fd = w, -1
+	return c
+}
+
+// start hijacks the connection and writes the response head; what the
+// handler writes next (opening comment, replay) goes out chunked, blocking
+// under the write timeout.
+func (c *rawConn) start(hdr http.Header) (streamWriter, error) {
+	conn, brw, err := c.w.(http.Hijacker).Hijack()
+	if err != nil {
+		return nil, err
+	}
+	c.w = nil
+	if _, ok := conn.(syscall.Conn); !ok {
+		conn.Close()
+		return nil, errors.New("herald: hijacked connection has no descriptor")
+	}
+	c.conn, c.brw = conn, brw
+	head := headerBlock(make([]byte, 0, 512), hdr)
+	deadline := time.Now().Add(c.srv.h.cfg.writeTimeout)
+	conn.SetWriteDeadline(deadline)
+	if _, err := brw.Write(head); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &chunkWriter{w: brw.Writer, conn: conn, timeout: c.srv.h.cfg.writeTimeout}, nil
+}
+
+// chunkWriter writes chunked body bytes to a hijacked connection.
+type chunkWriter struct {
+	w       *bufio.Writer
+	conn    net.Conn
+	timeout time.Duration
+	buf     []byte
+}
+
+func (cw *chunkWriter) Write(p []byte) (int, error) {
+	cw.buf = append(cw.buf, p...)
+	if len(cw.buf) >= 32<<10 {
+		if err := cw.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (cw *chunkWriter) Flush() error {
+	cw.conn.SetWriteDeadline(time.Now().Add(cw.timeout))
+	if len(cw.buf) > 0 {
+		frame := appendChunk(nil, cw.buf)
+		cw.buf = cw.buf[:0]
+		if _, err := cw.w.Write(frame); err != nil {
+			return err
+		}
+	}
+	return cw.w.Flush()
+}
+
+func appendChunk(dst, body []byte) []byte {
+	dst = strconv.AppendUint(dst, uint64(len(body)), 16)
+	dst = append(dst, '\r', '\n')
+	dst = append(dst, body...)
+	return append(dst, '\r', '\n')
+}
+
+// handOff moves the stream from the handler goroutine to the shard.
+func (c *rawConn) handOff(sub *subscriber) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conn := c.conn
+	c.conn, c.brw = nil, nil
+	if c.ended {
+		conn.Close()
+		c.srv.h.streams.Done()
+		return errClientGone
+	}
+	var fd int
+	var derr error
+	rc, err := conn.(syscall.Conn).SyscallConn()
+	if err == nil {
+		err = rc.Control(func(orig uintptr) {
+			fd, derr = unix.FcntlInt(orig, unix.F_DUPFD_CLOEXEC, 0)
+		})
+	}
+	if err == nil {
+		err = derr
+	}
+	// The duplicate keeps the socket open; net/http's descriptor and its
+	// poller registration go away with conn.
+	conn.Close()
+	if err != nil {
+		c.ended = true
+		c.srv.h.streams.Done()
+		return err
+	}
+	c.fd, c.sub = fd, sub
+	c.id = c.srv.nextID.Add(1)
+	s := c.srv
+	s.mu.Lock()
+	s.conns[int32(fd)] = c
+	s.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT | unix.EPOLLET, Fd: int32(fd), Pad: int32(c.id)}
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		c.closeLocked()
+		return err
+	}
+	return nil
+}
+
+// abort drops a stream that failed before its hand-off.
+func (c *rawConn) abort() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn, c.brw = nil, nil
+	}
+	c.ended = true
+}
+
+// write runs on the shard goroutine.
+func (c *rawConn) write(batch []*message) error {
+	if c.fd < 0 {
+		return errWriteBroken
+	}
+	sh := c.sub.shard
+	body := sh.scratch[:0]
+	size := 0
+	for _, m := range batch {
+		size += len(m.wire)
+	}
+	body = strconv.AppendUint(body, uint64(size), 16)
+	body = append(body, '\r', '\n')
+	for _, m := range batch {
+		body = append(body, m.wire...)
+	}
+	body = append(body, '\r', '\n')
+	sh.scratch = body[:0]
+	if cap(sh.scratch) > 1<<20 {
+		sh.scratch = nil
+	}
+	return c.send(body)
+}
+
+var heartbeatChunk = appendChunk(nil, heartbeatWire)
+
+func (c *rawConn) heartbeat() error {
+	if len(c.out) > 0 {
+		return nil // data is already on its way
+	}
+	return c.send(heartbeatChunk)
+}
+
+// send writes p, or queues what the socket does not take now.
+func (c *rawConn) send(p []byte) error {
+	if c.fd < 0 {
+		return errWriteBroken
+	}
+	if len(c.out) > 0 {
+		if len(c.out)+len(p) > c.sub.hub.cfg.queueBytes {
+			return errSlow
+		}
+		c.out = append(c.out, p...)
+		return c.drain()
+	}
+	n, err := unix.Write(c.fd, p)
+	if err != nil && !errors.Is(err, unix.EAGAIN) {
+		return errWriteBroken
+	}
+	if n < 0 {
+		n = 0
+	}
+	if n < len(p) {
+		c.out = append(c.out[:0], p[n:]...)
+		c.since = time.Now()
+		c.sub.shard.backlog(c.sub, true)
+	}
+	return nil
+}
+
+// drain writes queued bytes once the socket has room.
+func (c *rawConn) drain() error {
+	for len(c.out) > 0 {
+		n, err := unix.Write(c.fd, c.out)
+		if n > 0 {
+			c.out = c.out[n:]
+			continue
+		}
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
+			return errWriteBroken
+		}
+		if time.Since(c.since) > c.sub.hub.cfg.writeTimeout {
+			return errWriteTimeout
+		}
+		return nil
+	}
+	c.out = nil
+	c.sub.shard.backlog(c.sub, false)
+	return nil
+}
+
+// overdue reports whether queued bytes have waited past the write timeout.
+func (c *rawConn) overdue(now time.Time) bool {
+	return len(c.out) > 0 && now.Sub(c.since) > c.sub.hub.cfg.writeTimeout
+}
+
+func (c *rawConn) end(_ DisconnectReason, graceful bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended = true
+	if c.fd < 0 {
+		return // the handler still holds the connection and will drop it
+	}
+	if graceful && len(c.out) == 0 {
+		unix.Write(c.fd, []byte("0\r\n\r\n"))
+	}
+	c.closeLocked()
+}
+
+func (c *rawConn) closeLocked() {
+	if c.closed || c.fd < 0 {
+		return
+	}
+	c.closed = true
+	s := c.srv
+	unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	s.mu.Lock()
+	if s.conns[int32(c.fd)] == c {
+		delete(s.conns, int32(c.fd))
+	}
+	s.mu.Unlock()
+	unix.Close(c.fd)
+	c.fd = -1
+	if len(c.out) > 0 && c.sub != nil {
+		c.sub.shard.backlog(c.sub, false)
+	}
+	c.out = nil
+	s.h.streams.Done()
+}

@@ -1,0 +1,544 @@
+package herald
+
+import (
+	"container/heap"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/sse"
+	"github.com/heraldpush/herald/topic"
+)
+
+// A message is an update encoded once and shared by every subscriber it
+// goes to.
+type message struct {
+	u    *Update
+	seq  uint64
+	wire []byte
+}
+
+// heartbeatWire is the comment written to keep an idle stream alive.
+var heartbeatWire = []byte(":\n")
+
+func newMessage(u *Update) *message {
+	wire, err := encodeUpdate(nil, u)
+	if err != nil {
+		// Only an update that skipped validation (a foreign node's) can
+		// fail here; an empty wire is skipped by every subscriber.
+		wire = nil
+	}
+	return &message{u: u, seq: u.Seq, wire: wire}
+}
+
+func encodeUpdate(dst []byte, u *Update) ([]byte, error) {
+	return sse.AppendEvent(dst, sse.Event{ID: u.ID, Type: u.Type, Data: u.Data, Retry: u.Retry})
+}
+
+type cmdKind uint8
+
+const (
+	cmdDeliver  cmdKind = iota + 1
+	cmdAdd              // register a subscriber (replaying or live)
+	cmdLive             // a replaying subscriber has sent history up to seq
+	cmdRemove           // the stream ended on its side (reason in cmd)
+	cmdWritable         // a hijacked connection can take more bytes
+	cmdShutdown
+)
+
+type shardCmd struct {
+	kind   cmdKind
+	msg    *message
+	sub    *subscriber
+	seq    uint64
+	reason DisconnectReason
+}
+
+// maxInbox bounds the commands waiting for a shard. Delivery waits for room,
+// which slows publishers rather than letting memory grow.
+const maxInbox = 1 << 16
+
+// A shard owns a share of the hub's subscribers. One goroutine runs it:
+// it matches delivered updates against its topic index, queues them on
+// subscribers, and writes each subscriber's queue in one batch.
+type shard struct {
+	hub *Hub
+	idx int
+
+	mu      sync.Mutex
+	room    sync.Cond // signalled when the inbox drains
+	inbox   []shardCmd
+	spare   []shardCmd
+	wake    chan struct{}
+	stopped bool
+
+	// Owned by the run goroutine.
+	exact      map[string]*subList
+	patterns   map[topic.Key]*patternList
+	any        subList
+	count      int
+	dirty      []*subscriber
+	wheel      []subList // heartbeat wheel: one slot per second of the period
+	wheelAt    int64     // last second processed
+	deadlines  deadlineHeap
+	backlogged map[*subscriber]struct{} // hijacked streams with unsent bytes
+	scratch    []byte                   // reused to frame writes to hijacked streams
+
+	// Counters read by Stats.
+	subscribers atomic.Int64
+	delivered   atomic.Uint64
+	bytes       atomic.Uint64
+	queued      atomic.Int64
+}
+
+type patternList struct {
+	sel  topic.Selector
+	subs subList
+}
+
+func newShard(h *Hub, idx int) *shard {
+	s := &shard{
+		hub:      h,
+		idx:      idx,
+		wake:     make(chan struct{}, 1),
+		exact:    make(map[string]*subList),
+		patterns: make(map[topic.Key]*patternList),
+	}
+	s.room.L = &s.mu
+	if h.cfg.heartbeat > 0 {
+		n := int(h.cfg.heartbeat / time.Second)
+		if n < 1 {
+			n = 1
+		}
+		s.wheel = make([]subList, n)
+	}
+	s.wheelAt = time.Now().Unix()
+	return s
+}
+
+// push queues a command for the shard. It reports false when the shard has
+// stopped. Deliveries wait while the inbox is full.
+func (s *shard) push(c shardCmd) bool {
+	s.mu.Lock()
+	for c.kind == cmdDeliver && len(s.inbox) >= maxInbox && !s.stopped {
+		s.room.Wait()
+	}
+	if s.stopped {
+		s.mu.Unlock()
+		return false
+	}
+	s.inbox = append(s.inbox, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (s *shard) take() []shardCmd {
+	s.mu.Lock()
+	cmds := s.inbox
+	s.inbox = s.spare[:0]
+	s.spare = nil
+	s.room.Broadcast()
+	s.mu.Unlock()
+	return cmds
+}
+
+func (s *shard) run() {
+	defer s.hub.loops.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.wake:
+		case now := <-tick.C:
+			s.tick(now)
+		}
+		cmds := s.take()
+		stop := false
+		for i := range cmds {
+			c := &cmds[i]
+			switch c.kind {
+			case cmdDeliver:
+				s.dispatch(c.msg)
+			case cmdAdd:
+				s.add(c.sub)
+			case cmdLive:
+				s.live(c.sub, c.seq)
+			case cmdRemove:
+				s.remove(c.sub, c.reason)
+			case cmdWritable:
+				s.writable(c.sub)
+			case cmdShutdown:
+				stop = true
+			}
+			*c = shardCmd{}
+		}
+		s.mu.Lock()
+		if s.spare == nil {
+			s.spare = cmds[:0]
+		}
+		s.mu.Unlock()
+		s.flushDirty()
+		if stop {
+			s.shutdown()
+			return
+		}
+	}
+}
+
+// shutdown ends every stream after what is queued for it, and refuses new
+// commands.
+func (s *shard) shutdown() {
+	s.mu.Lock()
+	s.stopped = true
+	rest := s.inbox
+	s.inbox = nil
+	s.room.Broadcast()
+	s.mu.Unlock()
+	for _, c := range rest {
+		if c.kind == cmdAdd {
+			// Registered after shutdown began: end it at once.
+			c.sub.end(ReasonShutdown, false)
+		}
+	}
+	var all []*subscriber
+	s.eachSubscriber(func(sub *subscriber) { all = append(all, sub) })
+	for _, sub := range all {
+		if sub.state == stateLive {
+			s.flush(sub)
+		}
+		s.close(sub, ReasonShutdown, true)
+	}
+}
+
+func (s *shard) eachSubscriber(fn func(*subscriber)) {
+	seen := make(map[*subscriber]bool, s.count)
+	visit := func(l *subList) {
+		for _, sub := range l.subs {
+			if !seen[sub] {
+				seen[sub] = true
+				fn(sub)
+			}
+		}
+	}
+	for _, l := range s.exact {
+		visit(l)
+	}
+	for _, p := range s.patterns {
+		visit(&p.subs)
+	}
+	visit(&s.any)
+}
+
+func (s *shard) add(sub *subscriber) {
+	if sub.state == stateClosed {
+		return
+	}
+	sub.shard = s
+	for _, sel := range sub.sels {
+		switch sel.Kind() {
+		case topic.Any:
+			s.any.insert(sub)
+		case topic.Exact:
+			l := s.exact[sel.String()]
+			if l == nil {
+				l = &subList{}
+				s.exact[sel.String()] = l
+			}
+			l.insert(sub)
+		default:
+			key := sel.Key()
+			p := s.patterns[key]
+			if p == nil {
+				p = &patternList{sel: sel}
+				s.patterns[key] = p
+			}
+			p.subs.insert(sub)
+		}
+	}
+	if len(s.wheel) > 0 {
+		s.wheel[int(time.Now().Unix()%int64(len(s.wheel)))].insert(sub)
+	}
+	if !sub.deadline.IsZero() {
+		heap.Push(&s.deadlines, sub)
+	}
+	s.count++
+	s.subscribers.Add(1)
+}
+
+// live ends a subscriber's replay: queued updates it already got from
+// history are dropped and the rest are written.
+func (s *shard) live(sub *subscriber, replayed uint64) {
+	if sub.state != stateReplaying {
+		return
+	}
+	sub.state = stateLive
+	if replayed > sub.lastSeq {
+		sub.lastSeq = replayed
+	}
+	keep := sub.queue[:0]
+	bytes := 0
+	for _, m := range sub.queue {
+		if m.seq > replayed {
+			keep = append(keep, m)
+			bytes += len(m.wire)
+		}
+	}
+	for i := len(keep); i < len(sub.queue); i++ {
+		sub.queue[i] = nil
+	}
+	s.queued.Add(int64(len(keep) - len(sub.queue)))
+	sub.queue, sub.queueBytes = keep, bytes
+	s.markDirty(sub)
+	if sub.finishedAll(s.hub.finished) {
+		sub.endAfterFlush = true
+	}
+}
+
+func (s *shard) dispatch(m *message) {
+	if m.wire == nil {
+		return
+	}
+	for _, t := range m.u.Topics {
+		if l := s.exact[t]; l != nil {
+			for _, sub := range l.subs {
+				s.offer(sub, m)
+			}
+		}
+		for _, p := range s.patterns {
+			if s.hub.cache.Match(p.sel, t) {
+				for _, sub := range p.subs.subs {
+					s.offer(sub, m)
+				}
+			}
+		}
+	}
+	for _, sub := range s.any.subs {
+		s.offer(sub, m)
+	}
+}
+
+func (s *shard) offer(sub *subscriber, m *message) {
+	if m.seq <= sub.lastSeq || sub.state == stateClosed {
+		return
+	}
+	if m.u.Private && !sub.mayReceivePrivate(s.hub.cache, m.u) {
+		return
+	}
+	sub.lastSeq = m.seq
+	if len(sub.queue) >= s.hub.cfg.queueSize || sub.queueBytes+len(m.wire) > s.hub.cfg.queueBytes {
+		s.close(sub, ReasonSlow, false)
+		return
+	}
+	if sub.state == stateReplaying && sub.firstLive.Load() == 0 {
+		sub.firstLive.Store(m.seq)
+	}
+	sub.queue = append(sub.queue, m)
+	sub.queueBytes += len(m.wire)
+	s.queued.Add(1)
+	if m.u.Final && sub.finishedAll(s.hub.finished) {
+		sub.endAfterFlush = true
+	}
+	if sub.state == stateLive {
+		s.markDirty(sub)
+	}
+}
+
+func (s *shard) markDirty(sub *subscriber) {
+	if !sub.dirty {
+		sub.dirty = true
+		s.dirty = append(s.dirty, sub)
+	}
+}
+
+func (s *shard) flushDirty() {
+	for i, sub := range s.dirty {
+		s.dirty[i] = nil
+		sub.dirty = false
+		s.flush(sub)
+	}
+	s.dirty = s.dirty[:0]
+	if cap(s.dirty) > 4096 {
+		s.dirty = nil
+	}
+}
+
+// flush hands a live subscriber's queue to its stream in one batch.
+func (s *shard) flush(sub *subscriber) {
+	if sub.state != stateLive {
+		return
+	}
+	if n := len(sub.queue); n > 0 {
+		err := sub.sink.write(sub.queue)
+		s.delivered.Add(uint64(n))
+		s.bytes.Add(uint64(sub.queueBytes))
+		s.queued.Add(int64(-n))
+		clear(sub.queue)
+		sub.queue = sub.queue[:0]
+		if cap(sub.queue) > 64 {
+			sub.queue = nil // give an idle stream's memory back
+		}
+		sub.queueBytes = 0
+		sub.wrote()
+		if err != nil {
+			s.close(sub, reasonOf(err), false)
+			return
+		}
+	}
+	if sub.endAfterFlush {
+		s.close(sub, ReasonFinished, true)
+	}
+}
+
+// writable resumes a hijacked stream whose socket has room again.
+func (s *shard) writable(sub *subscriber) {
+	rc, ok := sub.sink.(*rawConn)
+	if !ok || sub.state != stateLive {
+		return
+	}
+	if err := rc.drain(); err != nil {
+		s.close(sub, reasonOf(err), false)
+		return
+	}
+	s.flush(sub)
+}
+
+// backlog tracks hijacked streams that have bytes the socket did not take,
+// so that tick can enforce the write timeout on them.
+func (s *shard) backlog(sub *subscriber, on bool) {
+	if on {
+		if s.backlogged == nil {
+			s.backlogged = make(map[*subscriber]struct{})
+		}
+		s.backlogged[sub] = struct{}{}
+	} else {
+		delete(s.backlogged, sub)
+	}
+}
+
+// remove handles a stream that ended on its own side.
+func (s *shard) remove(sub *subscriber, reason DisconnectReason) {
+	s.close(sub, reason, false)
+}
+
+// close unregisters sub and ends its stream.
+func (s *shard) close(sub *subscriber, reason DisconnectReason, graceful bool) {
+	if sub.state == stateClosed {
+		return
+	}
+	if sub.shard == s {
+		for _, e := range sub.entries {
+			e.list.remove(sub, e.pos)
+		}
+		sub.entries = nil
+		if sub.heapIdx >= 0 {
+			heap.Remove(&s.deadlines, sub.heapIdx)
+		}
+		s.count--
+		s.subscribers.Add(-1)
+	}
+	s.queued.Add(int64(-len(sub.queue)))
+	sub.queue = nil
+	sub.end(reason, graceful)
+}
+
+// tick runs once a second: heartbeats for quiet streams and deadlines.
+func (s *shard) tick(now time.Time) {
+	sec := now.Unix()
+	for sub := range s.backlogged {
+		if rc, ok := sub.sink.(*rawConn); ok && rc.overdue(now) {
+			s.close(sub, ReasonWriteTimeout, false)
+		}
+	}
+	for s.deadlines.Len() > 0 && !s.deadlines[0].deadline.After(now) {
+		sub := s.deadlines[0]
+		s.close(sub, sub.deadlineReason, true)
+	}
+	if len(s.wheel) == 0 {
+		s.wheelAt = sec
+		return
+	}
+	from := s.wheelAt + 1
+	if sec-from >= int64(len(s.wheel)) {
+		from = sec - int64(len(s.wheel)) + 1
+	}
+	quiet := now.Add(-s.hub.cfg.heartbeat).UnixNano()
+	for t := from; t <= sec; t++ {
+		slot := &s.wheel[int(t%int64(len(s.wheel)))]
+		for i := 0; i < len(slot.subs); i++ {
+			sub := slot.subs[i]
+			if sub.state != stateLive || sub.lastWrite.Load() > quiet || len(sub.queue) > 0 {
+				continue
+			}
+			if err := sub.sink.heartbeat(); err != nil {
+				s.close(sub, reasonOf(err), false)
+				i-- // close removed sub from this slot
+				continue
+			}
+			sub.wrote()
+		}
+	}
+	s.wheelAt = sec
+}
+
+// A subList is an unordered set of subscribers with O(1) insert and remove;
+// each subscriber remembers its position in each list it is on.
+type subList struct {
+	subs []*subscriber
+}
+
+type listEntry struct {
+	list *subList
+	pos  int
+}
+
+func (l *subList) insert(sub *subscriber) {
+	sub.entries = append(sub.entries, listEntry{list: l, pos: len(l.subs)})
+	l.subs = append(l.subs, sub)
+}
+
+func (l *subList) remove(sub *subscriber, pos int) {
+	last := len(l.subs) - 1
+	if pos != last {
+		moved := l.subs[last]
+		l.subs[pos] = moved
+		for i := range moved.entries {
+			if moved.entries[i].list == l && moved.entries[i].pos == last {
+				moved.entries[i].pos = pos
+				break
+			}
+		}
+	}
+	l.subs[last] = nil
+	l.subs = l.subs[:last]
+	if cap(l.subs) > 64 && len(l.subs) < cap(l.subs)/4 {
+		l.subs = append([]*subscriber(nil), l.subs...)
+	}
+}
+
+// deadlineHeap orders subscribers by the time their stream must end.
+type deadlineHeap []*subscriber
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h deadlineHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx = i
+	h[j].heapIdx = j
+}
+func (h *deadlineHeap) Push(x any) {
+	sub := x.(*subscriber)
+	sub.heapIdx = len(*h)
+	*h = append(*h, sub)
+}
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	sub := old[len(old)-1]
+	old[len(old)-1] = nil
+	sub.heapIdx = -1
+	*h = old[:len(old)-1]
+	return sub
+}
