@@ -358,6 +358,9 @@ func TestVectors(t *testing.T) {
 			check("byte by byte", func() (result, error) { return feedAll(bytewise(in)) })
 			for _, pos := range splitPositions(in) {
 				check(fmt.Sprintf("split at %d", pos), func() (result, error) { return feedAll(splitAt(in, pos)) })
+				check(fmt.Sprintf("decoder, split at %d", pos), func() (result, error) {
+					return decodeAll(&chunkReader{chunks: splitAt(in, pos)})
+				})
 			}
 			if own != nil {
 				check("own chunks", func() (result, error) { return feedAll(own) })
