@@ -39,6 +39,8 @@ func openTransport(raw string, hb historyBounds, log *slog.Logger) (herald.Trans
 			}
 		}
 		return herald.NewMemoryTransport(cfg), nil
+	case "bolt":
+		return openBolt(raw, u, hb, log)
 	}
 	return nil, fmt.Errorf("unknown transport %q (use memory://, bolt://, redis:// or nats://)", u.Scheme)
 }
