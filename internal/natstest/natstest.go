@@ -1,0 +1,154 @@
+// Package natstest runs a NATS server with JetStream inside the test
+// process, for the tests of the nats transport and the cluster tests.
+//
+// The server is the real nats-server (the Go module), not a mock: it
+// listens on a free 127.0.0.1 port, keeps its JetStream store in a
+// temporary directory of the test, and can be shut down and restarted on
+// the same port and store to test outages.
+package natstest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// readyTimeout bounds how long Start and Restart wait for the server to
+// accept connections. JetStream recovers its store before it is ready, so
+// a restart after many messages takes a moment on a slow machine.
+const readyTimeout = 30 * time.Second
+
+// A Server is an embedded nats-server with JetStream enabled. Its methods
+// are safe for concurrent use.
+type Server struct {
+	t        testing.TB
+	storeDir string
+
+	mu   sync.Mutex
+	srv  *server.Server // nil while shut down
+	port int            // chosen at the first start, kept across restarts
+}
+
+// Start starts a server on a free loopback port with a fresh store in
+// t.TempDir(). It is shut down when the test ends. Set HERALD_NATS_LOG=1
+// to see the server's log.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, storeDir: t.TempDir()}
+	if err := s.start(-1); err != nil {
+		t.Fatalf("natstest: start: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func (s *Server) options(port int) *server.Options {
+	return &server.Options{
+		ServerName: "herald-natstest",
+		Host:       "127.0.0.1",
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   s.storeDir,
+		// Explicit limits: the defaults are computed from the machine's
+		// memory and disk, which makes tests depend on the machine.
+		JetStreamMaxMemory: 512 << 20,
+		JetStreamMaxStore:  2 << 30,
+		NoSigs:             true,
+		NoLog:              os.Getenv("HERALD_NATS_LOG") == "",
+		Debug:              false,
+	}
+}
+
+func (s *Server) start(port int) error {
+	opts := s.options(port)
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("new server: %w", err)
+	}
+	if !opts.NoLog {
+		srv.ConfigureLogger()
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(readyTimeout) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return fmt.Errorf("not ready for connections within %v", readyTimeout)
+	}
+	addr, ok := srv.Addr().(*net.TCPAddr)
+	if !ok {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		return fmt.Errorf("unexpected listen address %v", srv.Addr())
+	}
+	s.mu.Lock()
+	s.srv, s.port = srv, addr.Port
+	s.mu.Unlock()
+	return nil
+}
+
+// URL returns the client URL, nats://127.0.0.1:port. It stays the same
+// across restarts.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("nats://127.0.0.1:%d", s.port)
+}
+
+// Port returns the server's client port.
+func (s *Server) Port() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.port
+}
+
+// StoreDir returns the JetStream store directory.
+func (s *Server) StoreDir() string { return s.storeDir }
+
+// Running reports whether the server is up.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv != nil
+}
+
+// Shutdown stops the server and waits until it has stopped. Clients see
+// their connections drop and start reconnecting. Shutting down a stopped
+// server does nothing.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+}
+
+// Restart shuts the server down, if it is up, and starts it again on the
+// same port and store directory: JetStream recovers its streams from disk
+// and clients reconnect. The port was free a moment ago, so binding it
+// again normally succeeds at once; Restart retries briefly in case the
+// kernel has not released it yet.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Shutdown()
+	port := s.Port()
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err = s.start(port); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("natstest: restart on port %d: %v", port, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
