@@ -35,7 +35,7 @@ type feed struct {
 	dmu    sync.Mutex
 	cursor atomic.Uint64 // last sequence handed to the listeners
 
-	errLogged    atomic.Bool // an error was logged since the last delivery
+	errLogged atomic.Bool // an error was logged since the last delivery
 
 	// Watchdog state, owned by run.
 	prevCursor  uint64
