@@ -43,6 +43,8 @@ func openTransport(raw string, hb historyBounds, log *slog.Logger) (herald.Trans
 		return openBolt(raw, u, hb, log)
 	case "redis", "rediss", "redis+sentinel", "rediss+sentinel":
 		return openRedis(raw, hb, log)
+	case "nats", "tls":
+		return openNATS(raw, hb, log)
 	}
 	return nil, fmt.Errorf("unknown transport %q (use memory://, bolt://, redis:// or nats://)", u.Scheme)
 }
