@@ -55,9 +55,15 @@ const (
 
 // Tuning of the writer.
 const (
-	// maxBatch bounds the publishes committed in one transaction, so that
-	// one transaction's memory and commit time stay small.
-	maxBatch = 1024
+	// maxBatch and maxBatchBytes bound the publishes committed in one
+	// transaction, so that one transaction's memory and commit time stay
+	// small.
+	maxBatch      = 1024
+	maxBatchBytes = 8 << 20
+
+	// maxGatherWait bounds how long the writer waits for publishers to
+	// fill a batch (see gather).
+	maxGatherWait = 2 * time.Millisecond
 
 	// cleanupBatch bounds the entries one transaction deletes, so that a
 	// backlog (a lowered bound, a burst that aged out) is worked off in
@@ -134,8 +140,11 @@ type Transport struct {
 }
 
 type request struct {
-	ctx  context.Context
+	ctx context.Context
+	// u is the writer's own copy of the published update, so that a
+	// publisher that gave up waiting never races with the writer.
 	u    *herald.Update
+	size int        // payload bytes, for the batch budget
 	done chan error // buffered: the writer never blocks on it
 }
 
@@ -230,8 +239,10 @@ func (t *Transport) initialize(tx *bbolt.Tx) error {
 		return err
 	}
 	t.seq = updates.Sequence()
-	if k, _ := updates.Cursor().Last(); k != nil && len(k) == 8 {
-		t.seq = max(t.seq, binary.BigEndian.Uint64(k))
+	if k, _ := updates.Cursor().Last(); k != nil {
+		if seq, ok := seqOf(k); ok {
+			t.seq = max(t.seq, seq)
+		}
 	}
 	return nil
 }
@@ -248,7 +259,11 @@ func (t *Transport) Publish(ctx context.Context, u *herald.Update) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("bolt: publish: %w", err)
 	}
-	r := &request{ctx: ctx, u: u, done: make(chan error, 1)}
+	c := *u // the hub's update is private already; a shallow copy will do
+	r := &request{ctx: ctx, u: &c, size: len(u.Data) + len(u.ID), done: make(chan error, 1)}
+	for _, topic := range u.Topics {
+		r.size += len(topic)
+	}
 	select {
 	case t.reqs <- r:
 	case <-t.closing:
@@ -256,15 +271,14 @@ func (t *Transport) Publish(ctx context.Context, u *herald.Update) error {
 	case <-ctx.Done():
 		return fmt.Errorf("bolt: publish: %w", ctx.Err())
 	}
+	var err error
 	select {
-	case err := <-r.done:
-		return err
+	case err = <-r.done:
 	case <-t.exited:
 		// The writer answers everything it took before it exits; a
 		// request it did not take was sent after its last look.
 		select {
-		case err := <-r.done:
-			return err
+		case err = <-r.done:
 		default:
 			return herald.ErrClosed
 		}
@@ -273,6 +287,13 @@ func (t *Transport) Publish(ctx context.Context, u *herald.Update) error {
 		// not accepted, which the interface allows.
 		return fmt.Errorf("bolt: publish: %w", ctx.Err())
 	}
+	if err == nil {
+		u.Seq = c.Seq
+		if u.Time.IsZero() {
+			u.Time = c.Time
+		}
+	}
+	return err
 }
 
 // writer is the only goroutine that writes to the file and the only one
@@ -324,10 +345,12 @@ func (t *Transport) writer() {
 // to nothing without one, and never for a lone publisher.
 func (t *Transport) gather(batch []*request, lastBatch int, lastCommit time.Duration) []*request {
 	var deadline time.Time
-	for len(batch) < maxBatch {
+	bytes := batch[0].size
+	for len(batch) < maxBatch && bytes < maxBatchBytes {
 		select {
 		case r := <-t.reqs:
 			batch = append(batch, r)
+			bytes += r.size
 			continue
 		default:
 		}
@@ -335,7 +358,7 @@ func (t *Transport) gather(batch []*request, lastBatch int, lastCommit time.Dura
 			return batch
 		}
 		if deadline.IsZero() {
-			deadline = time.Now().Add(lastCommit / 8)
+			deadline = time.Now().Add(min(lastCommit/8, maxGatherWait))
 		} else if time.Now().After(deadline) {
 			return batch
 		}
@@ -348,11 +371,13 @@ func (t *Transport) gather(batch []*request, lastBatch int, lastCommit time.Dura
 func (t *Transport) drain(batch []*request) {
 	for {
 		batch = batch[:0]
+		bytes := 0
 	fill:
-		for len(batch) < maxBatch {
+		for len(batch) < maxBatch && bytes < maxBatchBytes {
 			select {
 			case r := <-t.reqs:
 				batch = append(batch, r)
+				bytes += r.size
 			default:
 				break fill
 			}
@@ -470,16 +495,17 @@ func (t *Transport) cleanup(tx *bbolt.Tx, last uint64, now time.Time) error {
 			t.cleanupDue = true
 			break
 		}
+		seq, ok := seqOf(k)
 		e, err := decodeHead(v)
-		if err != nil {
+		if err != nil || !ok {
 			// Never let one unreadable entry block every later commit:
 			// History skips it, cleanup drops it.
 			t.log.Error("dropping an unreadable history entry", "key", fmt.Sprintf("%x", k), "err", err)
-		} else if binary.BigEndian.Uint64(k) >= minSeq && (cutoff == 0 || e.time >= cutoff) {
+		} else if seq >= minSeq && (cutoff == 0 || e.time >= cutoff) {
 			break
 		}
 		// Copy: k and v point into the mmap, which a delete may change.
-		victims = append(victims, victim{key: append([]byte(nil), k...), id: e.id})
+		victims = append(victims, victim{key: append([]byte(nil), k...), id: string(e.id)})
 	}
 	// Deleting after the scan, not through the cursor: bbolt's cursor may
 	// skip an entry after Cursor.Delete.
@@ -614,21 +640,27 @@ func (t *Transport) History(ctx context.Context, q herald.HistoryQuery) (herald.
 			page.Found = false
 			if s := ids.Get(idKey(q.AfterID)); len(s) == 8 {
 				seq := binary.BigEndian.Uint64(s)
-				if e, ok := kept(seq, updates.Get(s)); ok && e.id == q.AfterID {
+				if e, ok := kept(seq, updates.Get(s)); ok && string(e.id) == q.AfterID {
 					page.Found, after = true, seq
 				}
 			}
 		}
 		c := updates.Cursor()
 		for k, v := c.Seek(seqKey(max(after+1, minSeq))); k != nil && len(page.Updates) < limit; k, v = c.Next() {
-			seq := binary.BigEndian.Uint64(k)
+			seq, ok := seqOf(k)
+			if !ok {
+				continue
+			}
 			e, ok := kept(seq, v)
 			if !ok {
 				continue
 			}
 			u := new(herald.Update)
 			if err := u.UnmarshalBinary(v[e.n:]); err != nil {
-				return fmt.Errorf("entry %d: %w", seq, err)
+				// One damaged entry must not make every resume fail;
+				// cleanup drops it once it leaves the bounds.
+				t.log.Error("skipping an unreadable history entry", "seq", seq, "err", err)
+				continue
 			}
 			u.Seq = seq
 			page.Updates = append(page.Updates, u)
@@ -687,6 +719,14 @@ func (t *Transport) Close() error {
 	return t.closeErr
 }
 
+// seqOf reads a key of the "updates" bucket.
+func seqOf(k []byte) (uint64, bool) {
+	if len(k) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k), true
+}
+
 func seqKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq)
 }
@@ -721,7 +761,7 @@ func encodeEntry(u *herald.Update) ([]byte, error) {
 // entryHead is the part of an entry read without decoding the update.
 type entryHead struct {
 	time int64  // unix nanoseconds
-	id   string // the update's id
+	id   []byte // the update's id, pointing into the entry
 	n    int    // bytes before the update's encoding
 }
 
@@ -735,7 +775,7 @@ func decodeHead(v []byte) (entryHead, error) {
 		return entryHead{}, errors.New("bad entry header")
 	}
 	e.n = 8 + n + int(l)
-	e.id = string(v[8+n : e.n])
+	e.id = v[8+n : e.n]
 	return e, nil
 }
 
