@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/heraldpush/herald"
@@ -15,12 +16,19 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// go-redis logs every failed dial of the outage tests through its
+	// process-wide logger; a test binary may silence it.
+	goredis.SetLogger(quietLogger{})
 	goleak.VerifyTestMain(m,
 		// go-redis probes a Redis it could not dial once a second until it
 		// answers, and lets the probe finish its sleep after Close.
 		goleak.IgnoreTopFunction("time.Sleep"),
 	)
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
 
 var prefixes atomic.Int64
 

@@ -99,9 +99,13 @@ var urlOptions = []string{
 // Values that are not valid for their option, and unknown options, are
 // errors: a typo must not silently fall back to a default.
 func ParseURL(raw string) (*ParsedURL, error) {
+	raw, hostList := splitHosts(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("redis transport: invalid URL: %w", err)
+	}
+	if hostList != "" {
+		u.Host = hostList
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("redis transport: URL %s: %s", redact(u), fmt.Sprintf(format, args...))
@@ -213,12 +217,12 @@ func ParseURL(raw string) (*ParsedURL, error) {
 		if host == "" {
 			host = "localhost"
 		}
+		if strings.Contains(host, ",") {
+			return nil, bad("several hosts are only for Sentinel (redis+sentinel://)")
+		}
 		addr, err := withPort(host, "6379")
 		if err != nil {
 			return nil, bad("%v", err)
-		}
-		if strings.Contains(addr, ",") {
-			return nil, bad("several hosts are only for Sentinel (redis+sentinel://)")
 		}
 		p.Options = &goredis.Options{
 			Addr:       addr,
@@ -274,6 +278,27 @@ func ParseURL(raw string) (*ParsedURL, error) {
 		ContextTimeoutEnabled: o.ContextTimeoutEnabled,
 	}
 	return p, nil
+}
+
+// splitHosts takes the host list out of a Sentinel URL, which net/url
+// cannot parse when it holds bracketed IPv6 addresses, and puts a
+// placeholder in its place. Other URLs are returned as they are.
+func splitHosts(raw string) (rest, hosts string) {
+	scheme, after, ok := strings.Cut(raw, "://")
+	if !ok || !strings.HasSuffix(scheme, "+sentinel") {
+		return raw, ""
+	}
+	end := strings.IndexAny(after, "/?#")
+	if end < 0 {
+		end = len(after)
+	}
+	authority := after[:end]
+	at := strings.LastIndex(authority, "@")
+	hosts = authority[at+1:]
+	if !strings.ContainsAny(hosts, ",[") {
+		return raw, ""
+	}
+	return scheme + "://" + authority[:at+1] + "sentinels" + after[end:], hosts
 }
 
 // clientDefaults sets the go-redis options the transport relies on.

@@ -29,6 +29,7 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+	conf string // a Sentinel's configuration file; "" for a Redis server
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -73,7 +74,28 @@ func Require(t testing.TB) string {
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Require(t), dir: t.TempDir(), args: args}
-	s.port = freePort(t)
+	s.port = FreePort(t)
+	t.Cleanup(s.Kill)
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// StartSentinel runs a Redis Sentinel that monitors master under the name
+// master, with a quorum of one and short timeouts so that a failover takes
+// a second or two. Extra args are passed to it as in Start.
+func StartSentinel(t testing.TB, name string, master *Server, args ...string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Require(t), dir: t.TempDir(), args: args}
+	s.port = FreePort(t)
+	s.conf = filepath.Join(s.dir, "sentinel.conf")
+	conf := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 1\n"+
+		"sentinel down-after-milliseconds %[1]s 500\n"+
+		"sentinel failover-timeout %[1]s 5000\n", name, master.Port())
+	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Kill)
 	if err := s.start(); err != nil {
 		t.Fatal(err)
@@ -92,6 +114,9 @@ func (s *Server) Dir() string { return s.dir }
 
 // URL returns redis://127.0.0.1:port/0.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Log returns the end of the server's log, for failure messages.
+func (s *Server) Log() string { return s.logTail() }
 
 // Stop shuts the server down cleanly (SIGTERM: it writes its AOF or RDB
 // first) and waits for it to exit.
@@ -134,16 +159,20 @@ func (s *Server) start() error {
 	if s.cmd != nil {
 		return nil
 	}
-	args := []string{
+	var args []string
+	if s.conf != "" {
+		args = []string{s.conf, "--sentinel"}
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
-		"--save", "",
-		"--appendonly", "no",
 		"--daemonize", "no",
 		"--protected-mode", "no",
 		"--logfile", "",
-		"--maxclients", "4096",
+	)
+	if s.conf == "" {
+		args = append(args, "--save", "", "--appendonly", "no", "--maxclients", "4096")
 	}
 	args = append(args, s.args...)
 	log, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -191,8 +220,8 @@ func (s *Server) logTail() string {
 	return string(b)
 }
 
-// ping sends PING and expects +PONG. A server loading its AOF answers
-// -LOADING, which is not ready yet.
+// ping sends PING and expects +PONG, or -NOAUTH from a server that wants
+// a password. A server loading its AOF answers -LOADING: not ready yet.
 func ping(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
@@ -207,14 +236,14 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
 		return fmt.Errorf("PING answered %q", strings.TrimSpace(line))
 	}
 	return nil
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
