@@ -220,6 +220,7 @@ func validSubject(s string) error {
 // flags; the URL's query overrides them):
 //
 //	nats://[user:pass@|token@]host:4222[,host2:4222...][?options]
+//	(give every host its port when listing several)
 //	tls://host:4222?...     (TLS required; also nats://...?tls=true)
 //
 // Options, all optional:

@@ -101,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (*Transport, error) {
 		natsgo.PingInterval(10 * time.Second),
 		natsgo.MaxPingsOutstanding(2),
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+			if t.closed.Load() {
+				return // Close, not an outage
+			}
 			t.log.Warn("nats: disconnected; reconnecting", "err", err)
 		}),
 		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
