@@ -185,11 +185,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		ss = newStreamSink(h)
 		sub.sink = ss
 	}
-	if cursor != "" {
-		sub.state = stateReplaying
-	} else {
-		sub.state = stateLive
-	}
+	// Until the opening comment and the replay are written, and the stream
+	// is handed to its shard, live updates are only queued.
+	sub.state = stateReplaying
 	shard := h.pickShard()
 	sub.shard = shard
 	h.streams.Add(1)

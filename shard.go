@@ -82,6 +82,7 @@ type shard struct {
 	wheelAt    int64     // last second processed
 	deadlines  deadlineHeap
 	backlogged map[*subscriber]struct{} // hijacked streams with unsent bytes
+	doomed     []*subscriber            // overflowed during a dispatch; closed after it
 	scratch    []byte                   // reused to frame writes to hijacked streams
 
 	// Counters read by Stats.
@@ -237,7 +238,6 @@ func (s *shard) add(sub *subscriber) {
 	if sub.state == stateClosed {
 		return
 	}
-	sub.shard = s
 	for _, sel := range sub.sels {
 		switch sel.Kind() {
 		case topic.Any:
@@ -302,6 +302,8 @@ func (s *shard) dispatch(m *message) {
 	if m.wire == nil {
 		return
 	}
+	// Closing a subscriber edits the lists being walked: defer it.
+	defer s.closeDoomed()
 	for _, t := range m.u.Topics {
 		if l := s.exact[t]; l != nil {
 			for _, sub := range l.subs {
@@ -321,8 +323,16 @@ func (s *shard) dispatch(m *message) {
 	}
 }
 
+func (s *shard) closeDoomed() {
+	for i, sub := range s.doomed {
+		s.doomed[i] = nil
+		s.close(sub, ReasonSlow, false)
+	}
+	s.doomed = s.doomed[:0]
+}
+
 func (s *shard) offer(sub *subscriber, m *message) {
-	if m.seq <= sub.lastSeq || sub.state == stateClosed {
+	if m.seq <= sub.lastSeq || sub.state == stateClosed || sub.doomed {
 		return
 	}
 	if m.u.Private && !sub.mayReceivePrivate(s.hub.cache, m.u) {
@@ -330,7 +340,8 @@ func (s *shard) offer(sub *subscriber, m *message) {
 	}
 	sub.lastSeq = m.seq
 	if len(sub.queue) >= s.hub.cfg.queueSize || sub.queueBytes+len(m.wire) > s.hub.cfg.queueBytes {
-		s.close(sub, ReasonSlow, false)
+		sub.doomed = true
+		s.doomed = append(s.doomed, sub)
 		return
 	}
 	if sub.state == stateReplaying && sub.firstLive.Load() == 0 {

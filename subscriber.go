@@ -79,6 +79,7 @@ type subscriber struct {
 	queue         []*message
 	queueBytes    int
 	dirty         bool
+	doomed        bool // to be closed as slow once the current dispatch ends
 	endAfterFlush bool
 	entries       []listEntry
 
