@@ -73,12 +73,13 @@ func BenchmarkPublish(b *testing.B) {
 }
 
 // BenchmarkCrossNodeLatency measures the time from Publish on one node to
-// delivery on another: idle (one update in flight at a time) and loaded
-// (16 publishers at full speed). The memory case is the same path inside
-// one process, for comparison.
+// delivery on another: idle (one update in flight at a time), paced (8
+// publishers at 5,000 updates/s in all) and loaded (16 publishers at full
+// speed, which saturates the machine). The memory case is the same path
+// inside one process, for comparison.
 func BenchmarkCrossNodeLatency(b *testing.B) {
 	srv := natstest.Start(b)
-	for _, mode := range []string{"memory/idle", "nats/idle", "nats/loaded"} {
+	for _, mode := range []string{"memory/idle", "nats/idle", "nats/paced-5k", "nats/loaded"} {
 		b.Run(mode, func(b *testing.B) {
 			var pub, sub herald.Transport
 			if strings.HasPrefix(mode, "memory") {
@@ -111,14 +112,41 @@ func BenchmarkCrossNodeLatency(b *testing.B) {
 			defer stop()
 			ctx := context.Background()
 			b.ResetTimer()
-			if strings.HasSuffix(mode, "idle") {
+			switch {
+			case strings.HasSuffix(mode, "idle"):
 				for i := range b.N {
 					if err := pub.Publish(ctx, benchUpdate(fmt.Sprintf("l-%d", i))); err != nil {
 						b.Fatal(err)
 					}
 					<-got
 				}
-			} else {
+			case strings.HasSuffix(mode, "paced-5k"):
+				const pubs, rate = 8, 5000
+				interval := time.Second * pubs / rate
+				start := time.Now()
+				var wg sync.WaitGroup
+				for p := range pubs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := p; i < b.N; i += pubs {
+							// Each publisher sends its share on a fixed
+							// schedule, late ones at once.
+							if d := time.Until(start.Add(time.Duration(i/pubs) * interval)); d > 0 {
+								time.Sleep(d)
+							}
+							if err := pub.Publish(ctx, benchUpdate(fmt.Sprintf("r%d-%d", p, i))); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				for received.Load() < int64(b.N) {
+					<-got
+				}
+			default:
 				const pubs = 16
 				var next atomic.Int64
 				var wg sync.WaitGroup
