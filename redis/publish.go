@@ -84,8 +84,7 @@ func (t *Transport) Publish(ctx context.Context, u *herald.Update) error {
 	return nil
 }
 
-// worker sends what is queued, one batch at a time. Several workers run,
-// so that one batch is on the wire while the next gathers.
+// worker sends what is queued, one batch at a time; see inFlight.
 func (t *Transport) worker() {
 	defer t.wg.Done()
 	batch := make([]*pending, 0, maxBatch)

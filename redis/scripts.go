@@ -106,15 +106,21 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local hw = tonumber(ARGV[2])
 if hw > cur then cur = hw end
 local parts = {string.format('%d', cur + 1), ' ', string.format('%d', n), '\n'}
+local index = {}
 for i = 1, n do
   local b = 4 + 3 * i
   local seq = string.format('%d', cur + i)
   redis.call('XADD', KEYS[2], seq .. '-0', 'i', ARGV[b], 't', ARGV[b + 1], 'd', ARGV[b + 2])
-  if ARGV[b] ~= '' then redis.call('HSET', KEYS[3], ARGV[b], seq) end
+  if ARGV[b] ~= '' then
+    index[#index + 1] = ARGV[b]
+    index[#index + 1] = seq
+  end
   parts[#parts + 1] = string.format('%d', string.len(ARGV[b + 2]))
   parts[#parts + 1] = '\n'
   parts[#parts + 1] = ARGV[b + 2]
 end
+-- One HSET for the batch; a repeated id within it keeps the later seq.
+if #index > 0 then redis.call('HSET', KEYS[3], unpack(index)) end
 local first = string.format('%d', cur + 1)
 redis.call('SET', KEYS[1], string.format('%d', cur + n))
 trim(KEYS[2], KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
