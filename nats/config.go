@@ -90,6 +90,13 @@ type Config struct {
 	// Default 5 s.
 	Timeout time.Duration
 
+	// Unmanaged uses the stream as the operator configured it: Open
+	// neither creates it nor changes its limits (Size, MaxAge, MaxBytes,
+	// Storage, Replicas and Duplicates are then ignored), and only checks
+	// that its subjects and retention suit Herald. For accounts without
+	// permission to manage streams.
+	Unmanaged bool
+
 	// Domain is the JetStream domain, for leaf-node setups. Default none.
 	Domain string
 
@@ -234,6 +241,7 @@ func validSubject(s string) error {
 //	replicas=1        the stream's replicas in a NATS cluster (1 to 5)
 //	dedup=2m          de-duplication window for republished update ids
 //	timeout=5s        bound on each publish, history read and ping
+//	manage=true       false: use an existing stream as configured (see Config.Unmanaged)
 //	domain=           JetStream domain
 //	name=herald       connection name
 //	token=...         authentication token
@@ -338,6 +346,12 @@ func ParseURL(raw string, base Config) (Config, error) {
 				bad(name, v, err)
 			}
 			cfg.Timeout = d
+		case "manage":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				bad(name, v, err)
+			}
+			cfg.Unmanaged = !b
 		case "domain":
 			cfg.Domain = v
 		case "name":

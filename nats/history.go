@@ -78,11 +78,16 @@ const (
 // update older than cutoff counts as gone.
 func (t *Transport) lookup(ctx context.Context, id string, cutoff time.Time) (uint64, bool, error) {
 	subject := t.subjectFor(id)
-	m, found, err := t.directLast(ctx, subject)
-	if err != nil {
-		return 0, false, err
+	var m stored
+	var found bool
+	var err error
+	if t.direct {
+		m, found, err = t.directLast(ctx, subject)
+		if err != nil {
+			return 0, false, err
+		}
 	}
-	if !found && t.replicas > 1 {
+	if !found && (t.replicas > 1 || !t.direct) {
 		// A replica may not have applied the newest messages yet; only
 		// the leader can say an id is not there.
 		m, found, err = t.leaderGet(ctx, msgGetRequest{LastFor: subject})
@@ -179,7 +184,7 @@ func (t *Transport) readFrom(ctx context.Context, start uint64, limit int, cutof
 			out = append(out, u)
 		}
 	}
-	batched := !t.noBatch && serverAtLeast(t.nc.ConnectedServerVersion(), 2, 11)
+	batched := t.direct && !t.noBatch && serverAtLeast(t.nc.ConnectedServerVersion(), 2, 11)
 	for len(out) < limit {
 		var ms []stored
 		var more bool

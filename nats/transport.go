@@ -31,7 +31,9 @@ type Transport struct {
 	stream    jetstream.Stream
 	filter    string // the stream's subject filter: <prefix>.u.*
 	apiPrefix string // $JS.API, or $JS.<domain>.API
-	replicas  int
+	replicas  int           // the stream's, at Open
+	maxAge    time.Duration // the stream's, at Open; 0 for none
+	direct    bool          // the stream allows direct gets
 
 	// lastKnown is the highest stream sequence this node knows to be
 	// stored: from the stream's state, its own acks and its deliveries.
@@ -138,6 +140,8 @@ func Open(ctx context.Context, cfg Config) (*Transport, error) {
 	info := t.stream.CachedInfo()
 	t.lastKnown.Store(info.State.LastSeq)
 	t.replicas = info.Config.Replicas
+	t.maxAge = info.Config.MaxAge
+	t.direct = info.Config.AllowDirect
 	t.log.Debug("nats: transport open", "servers", servers, "last_seq", info.State.LastSeq)
 	return t, nil
 }
@@ -182,6 +186,9 @@ func (t *Transport) ensureStream(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*t.cfg.Timeout)
 	defer cancel()
 	s, err := t.js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && t.cfg.Unmanaged {
+		return fmt.Errorf("nats: stream %q does not exist, and Herald was told not to manage it (manage=false): create it with subjects %q and limits retention", want.Name, t.filter)
+	}
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = t.js.CreateStream(ctx, want)
 		if err == nil {
@@ -200,15 +207,22 @@ func (t *Transport) ensureStream(ctx context.Context) error {
 		return t.openErr("look up stream", err)
 	}
 	have := s.CachedInfo().Config
-	if have.Storage != want.Storage {
-		return fmt.Errorf("nats: stream %q exists with %s storage, not %s as configured (JetStream cannot change a stream's storage: delete the stream or change storage=)",
-			want.Name, strings.ToLower(have.Storage.String()), strings.ToLower(want.Storage.String()))
-	}
 	if !slices.Contains(have.Subjects, t.filter) {
 		return fmt.Errorf("nats: stream %q exists with subjects %q, not %q: use another stream= or prefix=", want.Name, have.Subjects, t.filter)
 	}
 	if have.Retention != jetstream.LimitsPolicy {
 		return fmt.Errorf("nats: stream %q has %s retention; Herald needs limits retention", want.Name, have.Retention)
+	}
+	if t.cfg.Unmanaged {
+		if !have.AllowDirect {
+			t.log.Warn("nats: the stream does not allow direct gets (allow_direct): history is read from the stream leader one message at a time; enable allow_direct for faster resumes")
+		}
+		t.stream = s
+		return nil
+	}
+	if have.Storage != want.Storage {
+		return fmt.Errorf("nats: stream %q exists with %s storage, not %s as configured (JetStream cannot change a stream's storage: delete the stream or change storage=)",
+			want.Name, strings.ToLower(have.Storage.String()), strings.ToLower(want.Storage.String()))
 	}
 	upd := have
 	upd.MaxMsgs, upd.MaxAge, upd.MaxBytes = want.MaxMsgs, want.MaxAge, want.MaxBytes
@@ -445,10 +459,10 @@ func (t *Transport) History(ctx context.Context, q herald.HistoryQuery) (herald.
 	// the stream leader (see readFrom).
 	floor := t.lastKnown.Load()
 	var cutoff time.Time
-	if t.cfg.MaxAge > 0 {
+	if t.maxAge > 0 {
 		// JetStream expires old messages on a timer; reading by the same
 		// rule keeps History exact in between.
-		cutoff = time.Now().Add(-t.cfg.MaxAge)
+		cutoff = time.Now().Add(-t.maxAge)
 	}
 	page := herald.HistoryPage{Found: true}
 	start := uint64(1)

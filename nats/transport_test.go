@@ -518,3 +518,60 @@ func TestSubjectFor(t *testing.T) {
 		t.Errorf("subjectFor is not a function of the id")
 	}
 }
+
+// TestUnmanagedStream: with manage=false Herald uses an operator's stream
+// as it is, even without direct gets, and refuses a missing one.
+func TestUnmanagedStream(t *testing.T) {
+	srv := natstest.Start(t)
+	cfg := freshConfig(srv)
+	cfg.Unmanaged = true
+	ctx := context.Background()
+	if tr, err := Open(ctx, cfg); err == nil {
+		tr.Close()
+		t.Fatal("Open unmanaged on a missing stream: no error")
+	}
+	nc, err := natsgo.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: cfg.Stream, Subjects: []string{cfg.SubjectPrefix + ".u.*"}, MaxMsgs: 50, Storage: jetstream.MemoryStorage,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	tr := open(t, cfg)
+	var ids []string
+	for i := range 60 {
+		u := upd(fmt.Sprintf("op-%d", i))
+		if err := tr.Publish(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, u.ID)
+	}
+	p, err := tr.History(ctx, herald.HistoryQuery{AfterID: herald.EarliestID, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Updates) != 50 || p.Updates[0].ID != ids[10] {
+		t.Errorf("History(earliest) has %d updates from %q; want 50 from %q", len(p.Updates), p.Updates[0].ID, ids[10])
+	}
+	p, err = tr.History(ctx, herald.HistoryQuery{AfterID: ids[55]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Found || len(p.Updates) != 4 {
+		t.Errorf("History(after %q) = found %v, %d updates; want found, 4", ids[55], p.Found, len(p.Updates))
+	}
+	info, err := tr.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxMsgs != 50 || info.Config.AllowDirect {
+		t.Errorf("an unmanaged stream was changed: max_msgs %d, allow_direct %v", info.Config.MaxMsgs, info.Config.AllowDirect)
+	}
+}
