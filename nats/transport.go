@@ -29,8 +29,8 @@ type Transport struct {
 	nc        *natsgo.Conn
 	js        jetstream.JetStream
 	stream    jetstream.Stream
-	filter    string // the stream's subject filter: <prefix>.u.*
-	apiPrefix string // $JS.API, or $JS.<domain>.API
+	filter    string        // the stream's subject filter: <prefix>.u.*
+	apiPrefix string        // $JS.API, or $JS.<domain>.API
 	replicas  int           // the stream's, at Open
 	maxAge    time.Duration // the stream's, at Open; 0 for none
 	direct    bool          // the stream allows direct gets
