@@ -35,6 +35,7 @@ type serveConfig struct {
 	maxLifetime      time.Duration
 	writeTimeout     time.Duration
 	publishNoToken   bool
+	demo             bool
 	logLevel         string
 }
 
@@ -54,6 +55,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.historyAge, "history-age", 0, "drop history older than this (0: no age bound)")
 	fs.DurationVar(&c.maxLifetime, "max-lifetime", 0, "end streams after about this long, clients resume (0: never)")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", herald.DefaultWriteTimeout, "drop a subscriber whose write takes longer")
+	fs.BoolVar(&c.demo, "demo", false, "try Herald on this machine: anonymous subscribers and the public demo key "+demoKey+" (never in production)")
 	fs.BoolVar(&c.publishNoToken, "insecure-publish-without-token", false, "let anyone who reaches the hub publish without a token (never on an open network)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -97,6 +99,16 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 	}
 	defer tr.Close()
 
+	if cfg.demo {
+		if err := checkDemo(cfg); err != nil {
+			return err
+		}
+		cfg.anonymous = true
+		if cfg.jwtKey == "" && cfg.publisherJWTKey == "" && cfg.subscriberJWTKey == "" {
+			cfg.jwtKey = demoKey
+		}
+		log.Warn("demo mode: anonymous subscribers and a public key; never expose this hub")
+	}
 	pubKey, subKey := cfg.publisherJWTKey, cfg.subscriberJWTKey
 	if pubKey == "" {
 		pubKey = cfg.jwtKey
@@ -189,6 +201,22 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 	return nil
 }
 
+// demoKey is the public key of --demo mode: the README's tokens are signed
+// with it, so its examples work as pasted. It protects nothing.
+const demoKey = "herald-demo-key-not-a-secret"
+
+// checkDemo keeps demo mode on the loopback interface.
+func checkDemo(cfg *serveConfig) error {
+	host, _, err := net.SplitHostPort(cfg.addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %v", cfg.addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--demo only listens on a loopback address, not %q: its key is public", cfg.addr)
+	}
+	return nil
+}
+
 func bind(k auth.Key, issuer string) auth.Key {
 	k.Issuer = issuer
 	return k
@@ -204,7 +232,10 @@ func randomSecret() string {
 func printWelcome(e *env, base, pubKey, subKey string, generated bool, cfg *serveConfig) {
 	w := e.stdout
 	fmt.Fprintf(w, "Herald is listening on %s/.well-known/mercure\n", base)
-	if !generated {
+	if cfg.demo && pubKey == demoKey {
+		fmt.Fprintln(w, "Demo mode: anonymous subscribers may receive public updates; tokens are signed with the public demo key.")
+	}
+	if !generated && !(cfg.demo && pubKey == demoKey) {
 		fmt.Fprintln(w, "Tokens: sign them with your key, e.g. herald token --publish '*' --key ...")
 		return
 	}
@@ -214,7 +245,9 @@ func printWelcome(e *env, base, pubKey, subKey string, generated bool, cfg *serv
 		fmt.Fprintln(e.stderr, "herald serve: could not mint the first tokens:", err)
 		return
 	}
-	fmt.Fprintln(w, "\nNo --jwt-key was given, so this run generated one (set --jwt-key or HERALD_JWT_KEY to keep tokens valid across restarts).")
+	if generated {
+		fmt.Fprintln(w, "\nNo --jwt-key was given, so this run generated one (set --jwt-key or HERALD_JWT_KEY to keep tokens valid across restarts).")
+	}
 	fmt.Fprintf(w, "\nPublisher token (may publish and subscribe to every topic):\n  %s\n", pub)
 	fmt.Fprintf(w, "Subscriber token (may receive every private update):\n  %s\n", sub)
 	fmt.Fprintln(w, "\nSubscribe:")
