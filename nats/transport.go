@@ -43,6 +43,13 @@ type Transport struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 
+	// connDown is canceled when the connection drops and replaced when it
+	// is back: a request in flight then fails at once instead of waiting
+	// out its timeout for an answer that cannot come.
+	connMu   sync.Mutex
+	connDown context.Context
+	connLost context.CancelCauseFunc
+
 	mu        sync.Mutex // guards feed, nextL and changes to listeners
 	listeners atomic.Pointer[[]listener]
 	nextL     int
@@ -83,6 +90,7 @@ func Open(ctx context.Context, cfg Config) (*Transport, error) {
 		apiPrefix:  "$JS.API",
 		checkEvery: 5 * time.Second,
 	}
+	t.connDown, t.connLost = context.WithCancelCause(context.Background())
 	if cfg.Domain != "" {
 		t.apiPrefix = "$JS." + cfg.Domain + ".API"
 	}
@@ -103,12 +111,18 @@ func Open(ctx context.Context, cfg Config) (*Transport, error) {
 		natsgo.PingInterval(10 * time.Second),
 		natsgo.MaxPingsOutstanding(2),
 		natsgo.DisconnectErrHandler(func(_ *natsgo.Conn, err error) {
+			t.connMu.Lock()
+			t.connLost(errConnectionLost)
+			t.connMu.Unlock()
 			if t.closed.Load() {
 				return // Close, not an outage
 			}
 			t.log.Warn("nats: disconnected; reconnecting", "err", err)
 		}),
 		natsgo.ReconnectHandler(func(nc *natsgo.Conn) {
+			t.connMu.Lock()
+			t.connDown, t.connLost = context.WithCancelCause(context.Background())
+			t.connMu.Unlock()
 			t.log.Info("nats: reconnected", "server", nc.ConnectedUrlRedacted())
 		}),
 		natsgo.ErrorHandler(func(_ *natsgo.Conn, sub *natsgo.Subscription, err error) {
@@ -296,6 +310,34 @@ func (t *Transport) fail(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("nats: %s: %w: %w", op, herald.ErrUnavailable, err)
 }
 
+// errConnectionLost ends a request whose connection dropped.
+var errConnectionLost = errors.New("connection to NATS lost")
+
+// opContext returns the context of one request to NATS: ctx, bounded by
+// the timeout and ended early if the connection drops.
+func (t *Transport) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	t.connMu.Lock()
+	down := t.connDown
+	t.connMu.Unlock()
+	octx, cancelCause := context.WithCancelCause(ctx)
+	tctx, cancelTimeout := context.WithTimeout(octx, t.cfg.Timeout)
+	stop := context.AfterFunc(down, func() { cancelCause(context.Cause(down)) })
+	return tctx, func() {
+		stop()
+		cancelTimeout()
+		cancelCause(nil)
+	}
+}
+
+// cause replaces the bare context error of a request that opContext ended
+// with the reason.
+func cause(octx context.Context, err error) error {
+	if c := context.Cause(octx); c != nil && errors.Is(err, octx.Err()) && !errors.Is(c, octx.Err()) {
+		return c
+	}
+	return err
+}
+
 // notConnected is the error for a call made while the connection is down.
 func (t *Transport) notConnected(op string) error {
 	return fmt.Errorf("nats: %s: %w: not connected to NATS (%s)", op, herald.ErrUnavailable, t.nc.Status())
@@ -343,21 +385,21 @@ func (t *Transport) Publish(ctx context.Context, u *herald.Update) error {
 		return fmt.Errorf("nats: publish: the update is %d bytes encoded, more than the NATS server's max_payload of %d bytes", len(body), max)
 	}
 	subject := t.subjectFor(u.ID)
-	pctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	pctx, cancel := t.opContext(ctx)
 	defer cancel()
 	ack, err := t.publish(pctx, subject, body, u.ID)
 	if err != nil {
-		return t.fail(ctx, "publish", err)
+		return t.fail(ctx, "publish", cause(pctx, err))
 	}
 	if ack.Duplicate {
 		same, err := t.sameAsStored(pctx, ack.Sequence, u)
 		if err != nil {
-			return t.fail(ctx, "publish: check the stored update with the same id", err)
+			return t.fail(ctx, "publish: check the stored update with the same id", cause(pctx, err))
 		}
 		if !same {
 			t.log.Warn("nats: an update reused the id of a different stored update; storing it without de-duplication", "id", u.ID)
 			if ack, err = t.publish(pctx, subject, body, ""); err != nil {
-				return t.fail(ctx, "publish", err)
+				return t.fail(ctx, "publish", cause(pctx, err))
 			}
 		}
 	}
@@ -452,7 +494,7 @@ func (t *Transport) History(ctx context.Context, q herald.HistoryQuery) (herald.
 	if !t.nc.IsConnected() {
 		return herald.HistoryPage{}, t.notConnected("history")
 	}
-	hctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	hctx, cancel := t.opContext(ctx)
 	defer cancel()
 	// Everything this node knows to be stored must be in the page: a
 	// replica that lags behind the one that stored it is caught up from
@@ -473,7 +515,7 @@ func (t *Transport) History(ctx context.Context, q herald.HistoryQuery) (herald.
 	default:
 		seq, found, err := t.lookup(hctx, q.AfterID, cutoff)
 		if err != nil {
-			return herald.HistoryPage{}, t.fail(ctx, "history: look up "+q.AfterID, err)
+			return herald.HistoryPage{}, t.fail(ctx, "history: look up "+q.AfterID, cause(hctx, err))
 		}
 		if found {
 			start = seq + 1
@@ -483,7 +525,7 @@ func (t *Transport) History(ctx context.Context, q herald.HistoryQuery) (herald.
 	}
 	ups, err := t.readFrom(hctx, start, limit, cutoff, floor)
 	if err != nil {
-		return herald.HistoryPage{}, t.fail(ctx, "history", err)
+		return herald.HistoryPage{}, t.fail(ctx, "history", cause(hctx, err))
 	}
 	page.Updates = ups
 	return page, nil
@@ -498,11 +540,11 @@ func (t *Transport) Ping(ctx context.Context) error {
 	if !t.nc.IsConnected() {
 		return t.notConnected("ping")
 	}
-	pctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	pctx, cancel := t.opContext(ctx)
 	defer cancel()
 	info, err := t.stream.Info(pctx)
 	if err != nil {
-		return t.fail(ctx, "ping", err)
+		return t.fail(ctx, "ping", cause(pctx, err))
 	}
 	t.noteSeq(info.State.LastSeq)
 	return nil

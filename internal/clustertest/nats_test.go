@@ -23,9 +23,35 @@ import (
 // must receive exactly the stream's updates on its topics, in the stream's
 // order: nothing lost, nothing twice.
 func TestNATSCluster(t *testing.T) {
+	natsRunCluster(t, func(t *testing.T, srv *natstest.Server, kill func(int)) {
+		kill(1)
+	})
+}
+
+// TestNATSClusterOutage restarts the NATS server under the same load:
+// publishes are refused (503) while it is down and retried by the
+// publishers; once it is back, every node's consumer resumes and every
+// subscriber, whose stream stayed open, gets every update once, in order.
+func TestNATSClusterOutage(t *testing.T) {
+	refused := natsRunCluster(t, func(t *testing.T, srv *natstest.Server, kill func(int)) {
+		srv.Shutdown()
+		time.Sleep(500 * time.Millisecond)
+		srv.Restart()
+	})
+	if refused == 0 && !t.Skipped() {
+		t.Errorf("no publish was refused while NATS was down")
+	}
+}
+
+// natsRunCluster starts three nodes with subscribers and publishers, calls
+// disrupt once a third of the updates are acknowledged, and checks every
+// subscriber's stream against the JetStream stream. It returns how many
+// publish attempts were refused or failed (and retried).
+func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Server, kill func(node int))) int64 {
 	if testing.Short() {
 		t.Skip("builds herald and runs three processes")
 	}
+	var failedAttempts atomic.Int64
 	const (
 		jwtKey       = "clustertest-obviously-fake-jwt-key"
 		perPublisher = 300
@@ -173,6 +199,7 @@ func TestNATSCluster(t *testing.T) {
 					if err == nil && status == http.StatusOK {
 						break
 					}
+					failedAttempts.Add(1)
 					if time.Now().After(deadline) {
 						pubErrs <- fmt.Errorf("publish %s: status %d, %v", id, status, err)
 						return
@@ -186,20 +213,25 @@ func TestNATSCluster(t *testing.T) {
 		}()
 	}
 
-	// Kill node 1 mid-stream.
+	// Disrupt the cluster mid-stream.
 	total := int64(perPublisher * len(nodes))
 	for acked.Load() < total/3 {
 		time.Sleep(time.Millisecond)
 	}
-	nodes[1].kill()
-	dead.Store(2)
-	killedAt := acked.Load()
+	killed := -1
+	disruptedAt := acked.Load()
+	disrupt(t, srv, func(node int) {
+		nodes[node].kill()
+		dead.Store(int32(node + 1))
+		killed = node
+	})
 	pwg.Wait()
 	close(pubErrs)
 	for err := range pubErrs {
 		t.Fatal(err)
 	}
-	t.Logf("%d updates acknowledged in %v; node1 SIGKILLed after %d", acked.Load(), time.Since(start).Round(time.Millisecond), killedAt)
+	t.Logf("%d updates acknowledged in %v; disrupted after %d; %d publish attempts refused or failed and retried",
+		acked.Load(), time.Since(start).Round(time.Millisecond), disruptedAt, failedAttempts.Load())
 
 	// The reference order: the stream itself, read through the NATS
 	// transport in this process.
@@ -245,7 +277,7 @@ func TestNATSCluster(t *testing.T) {
 		got := slices.Clone(s.got)
 		resumes := s.resumes
 		s.mu.Unlock()
-		if s.node == 1 && resumes == 0 {
+		if s.node == killed && resumes == 0 {
 			t.Errorf("subscriber %d on the killed node never resumed", i)
 		}
 		if !slices.Equal(got, want) {
@@ -256,6 +288,7 @@ func TestNATSCluster(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+	return failedAttempts.Load()
 }
 
 // natsStreamOrder reads the whole stream, oldest first, and returns the
