@@ -365,6 +365,9 @@ func (p *publisher) run(ctx context.Context, t *testing.T, client *http.Client, 
 		case err == nil && status == http.StatusServiceUnavailable:
 			p.uncertain = append(p.uncertain, id)
 			p.refused++
+		case err == nil && (status == http.StatusBadGateway || status == http.StatusGatewayTimeout):
+			// A load balancer lost the node while the request was on it.
+			p.uncertain = append(p.uncertain, id)
 		case err == nil:
 			t.Errorf("publisher %s: %s answered %d", p.name, id, status)
 		case errors.Is(err, context.Canceled):
