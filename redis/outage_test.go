@@ -127,7 +127,7 @@ func TestOutage(t *testing.T) {
 func storeSilently(t *testing.T, tr *Transport, idList ...string) {
 	t.Helper()
 	k := tr.keys
-	args := []any{k.channel + ":elsewhere", 0, tr.sizeArg(), tr.cutoff(), len(idList) + 64, len(idList)}
+	args := []any{k.channel + ":elsewhere", 0, tr.sizeArg(), tr.cutoff(), len(idList) + 64, tr.tokenTTL(), len(idList)}
 	for _, id := range idList {
 		u := newUpdate(id)
 		blob, _ := u.MarshalBinary()
@@ -243,4 +243,33 @@ func TestOpenFailsFast(t *testing.T) {
 		t.Fatalf("Open with the password: %v", err)
 	}
 	tr.Close()
+}
+
+// TestBatchRetryStoredOnce runs one batch twice under the same token, as
+// a retry after a lost reply does: the second run answers the first's
+// seqs and stores nothing.
+func TestBatchRetryStoredOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	tr := open(t, srv, Config{Prefix: newPrefix(t)}, "")
+	k := tr.keys
+	u := newUpdate("retried")
+	blob, _ := u.MarshalBinary()
+	keys := []string{k.seq, k.log, k.ids, k.batch + newToken()}
+	args := []any{k.channel, 0, tr.sizeArg(), tr.cutoff(), 65, tr.tokenTTL(), 1, u.ID, u.Time.UnixMilli(), blob}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	first, err := tr.runPublish(ctx, keys, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := tr.runPublish(ctx, keys, args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Errorf("the retry answered seq %d; the first run %d", again, first)
+	}
+	if h := allHistory(t, tr); len(h) != 1 {
+		t.Errorf("history holds %d updates after a retried batch; want 1", len(h))
+	}
 }

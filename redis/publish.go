@@ -129,8 +129,8 @@ func (t *Transport) send(batch []*pending) {
 	k := t.keys
 	token := newToken()
 	keys := []string{k.seq, k.log, k.ids, k.batch + token}
-	args := make([]any, 0, 6+3*len(live))
-	args = append(args, k.channel, 0, t.sizeArg(), t.cutoff(), len(live)+64, len(live))
+	args := make([]any, 0, 7+3*len(live))
+	args = append(args, k.channel, 0, t.sizeArg(), t.cutoff(), len(live)+64, t.tokenTTL(), len(live))
 	for _, p := range live {
 		args = append(args, p.id, p.ms, p.blob)
 	}
@@ -144,6 +144,13 @@ func (t *Transport) send(batch []*pending) {
 			p.finish(first+uint64(i), nil)
 		}
 	}
+}
+
+// tokenTTL is how long, in seconds, Redis remembers an executed batch: a
+// batch is retried only within Config.Timeout, so a few times that, and
+// at least 10 s, covers it with room for clock jumps.
+func (t *Transport) tokenTTL() int64 {
+	return max(10, int64(3*t.cfg.Timeout/time.Second)+1)
 }
 
 // runPublish runs the publish script until it succeeds, fails for good or

@@ -15,8 +15,9 @@ import goredis "github.com/redis/go-redis/v9"
 //	P ids    hash    update id -> seq of the newest entry with that id,
 //	                 trimmed together with the stream
 //	P live   channel one message per publish batch (see decodeBatch)
-//	P b:<t>  string  first seq of an executed batch, kept 2 minutes, so
-//	                 that a batch retried after a lost reply is not stored twice
+//	P b:<t>  string  first seq of an executed batch, kept while the batch
+//	                 may be retried, so that a batch retried after a lost
+//	                 reply is not stored twice
 //
 // Sequence numbers are Lua numbers (doubles) inside the scripts: exact up to
 // 2^53, which a hub publishing a million updates a second reaches in 285
@@ -86,12 +87,14 @@ end
 // publishScript stores a batch of updates and announces it.
 //
 //	KEYS: seq, log, ids, batch token key
-//	ARGV: channel, high-water seq, size, cutoff ms, trim budget, n,
-//	      then n triples: update id, unix ms, binary update
+//	ARGV: channel, high-water seq, size, cutoff ms, trim budget,
+//	      token lifetime in seconds, n, then n triples: update id,
+//	      unix ms, binary update
 //
 // It returns the first seq of the batch, as a decimal string; the batch's
 // updates have consecutive seqs. A batch whose token was already executed
-// returns that execution's first seq and changes nothing.
+// returns that execution's first seq and changes nothing. The token lives
+// only as long as a publish may be retried (a few times Config.Timeout).
 //
 // The high-water seq is the highest seq the calling node has seen. Taking
 // the larger of it and the stored counter keeps seqs increasing even when
@@ -101,14 +104,14 @@ end
 var publishScript = goredis.NewScript(luaTrim + `
 local done = redis.call('GET', KEYS[4])
 if done then return done end
-local n = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local hw = tonumber(ARGV[2])
 if hw > cur then cur = hw end
 local parts = {string.format('%d', cur + 1), ' ', string.format('%d', n), '\n'}
 local index = {}
 for i = 1, n do
-  local b = 4 + 3 * i
+  local b = 5 + 3 * i
   local seq = string.format('%d', cur + i)
   redis.call('XADD', KEYS[2], seq .. '-0', 'i', ARGV[b], 't', ARGV[b + 1], 'd', ARGV[b + 2])
   if ARGV[b] ~= '' then
@@ -124,7 +127,7 @@ if #index > 0 then redis.call('HSET', KEYS[3], unpack(index)) end
 local first = string.format('%d', cur + 1)
 redis.call('SET', KEYS[1], string.format('%d', cur + n))
 trim(KEYS[2], KEYS[3], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
-redis.call('SET', KEYS[4], first, 'EX', 120)
+redis.call('SET', KEYS[4], first, 'EX', tonumber(ARGV[6]))
 redis.call('PUBLISH', ARGV[1], table.concat(parts))
 return first
 `)
