@@ -116,3 +116,24 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("Duplicates %v with MaxAge 1s; want 1s", c.Duplicates)
 	}
 }
+
+// FuzzParseURL: any input gives a config or an error, never a panic, and
+// an accepted URL yields servers.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{
+		"nats://127.0.0.1:4222", "tls://a:1,b:2?stream=s&prefix=p.q", "nats://u:p@h?size=-1&age=0",
+		"nats://h?storage=memory&replicas=3&dedup=1s&timeout=2", "nats://[::1]:4222", "nats://h/x", "nats://%zz",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		cfg, err := ParseURL(raw, Config{})
+		if err == nil && len(cfg.Servers) == 0 {
+			t.Errorf("ParseURL(%q) accepted a URL without servers", raw)
+		}
+		if err == nil {
+			_ = cfg.withDefaults().validate()
+			_ = cfg.Redacted()
+		}
+	})
+}
