@@ -54,6 +54,10 @@ type shardCmd struct {
 	reason DisconnectReason
 }
 
+// flushEvery is how many updates a shard dispatches before it writes
+// what it has queued, when a backlog built up.
+const flushEvery = 64
+
 // maxInbox bounds the commands waiting for a shard. Delivery waits for room,
 // which slows publishers rather than letting memory grow.
 const maxInbox = 1 << 16
@@ -85,11 +89,15 @@ type shard struct {
 	doomed     []*subscriber            // overflowed during a dispatch; closed after it
 	scratch    []byte                   // reused to frame writes to hijacked streams
 
-	// Counters read by Stats.
-	subscribers atomic.Int64
-	delivered   atomic.Uint64
-	bytes       atomic.Uint64
-	queued      atomic.Int64
+	// Counters kept by the run goroutine and published once per round to
+	// the atomics that Stats reads, so that the fan-out path pays for no
+	// atomic operation per delivery.
+	now                   int64 // unix nanoseconds at the start of the round
+	nDelivered, nBytes    uint64
+	nQueued, nSubscribers int64
+	subscribers           atomic.Int64
+	delivered, bytes      atomic.Uint64
+	queued                atomic.Int64
 }
 
 type patternList struct {
@@ -154,16 +162,24 @@ func (s *shard) run() {
 	for {
 		select {
 		case <-s.wake:
+			s.now = time.Now().UnixNano()
 		case now := <-tick.C:
+			s.now = now.UnixNano()
 			s.tick(now)
 		}
 		cmds := s.take()
 		stop := false
+		delivered := 0
 		for i := range cmds {
 			c := &cmds[i]
 			switch c.kind {
 			case cmdDeliver:
 				s.dispatch(c.msg)
+				// A long backlog is written in slices, so that queues
+				// overflow only for streams that cannot keep up.
+				if delivered++; delivered%flushEvery == 0 {
+					s.flushDirty()
+				}
 			case cmdAdd:
 				s.add(c.sub)
 			case cmdLive:
@@ -183,8 +199,10 @@ func (s *shard) run() {
 		}
 		s.mu.Unlock()
 		s.flushDirty()
+		s.publishCounters()
 		if stop {
 			s.shutdown()
+			s.publishCounters()
 			return
 		}
 	}
@@ -213,6 +231,13 @@ func (s *shard) shutdown() {
 		}
 		s.close(sub, ReasonShutdown, true)
 	}
+}
+
+func (s *shard) publishCounters() {
+	s.subscribers.Store(s.nSubscribers)
+	s.delivered.Store(s.nDelivered)
+	s.bytes.Store(s.nBytes)
+	s.queued.Store(s.nQueued)
 }
 
 func (s *shard) eachSubscriber(fn func(*subscriber)) {
@@ -266,7 +291,7 @@ func (s *shard) add(sub *subscriber) {
 		heap.Push(&s.deadlines, sub)
 	}
 	s.count++
-	s.subscribers.Add(1)
+	s.nSubscribers++
 }
 
 // live ends a subscriber's replay: queued updates it already got from
@@ -290,7 +315,7 @@ func (s *shard) live(sub *subscriber, replayed uint64) {
 	for i := len(keep); i < len(sub.queue); i++ {
 		sub.queue[i] = nil
 	}
-	s.queued.Add(int64(len(keep) - len(sub.queue)))
+	s.nQueued += int64(len(keep) - len(sub.queue))
 	sub.queue, sub.queueBytes = keep, bytes
 	s.markDirty(sub)
 	if sub.finishedAll(s.hub.finished) {
@@ -349,7 +374,7 @@ func (s *shard) offer(sub *subscriber, m *message) {
 	}
 	sub.queue = append(sub.queue, m)
 	sub.queueBytes += len(m.wire)
-	s.queued.Add(1)
+	s.nQueued++
 	if m.u.Final && sub.finishedAll(s.hub.finished) {
 		sub.endAfterFlush = true
 	}
@@ -372,7 +397,7 @@ func (s *shard) flushDirty() {
 		s.flush(sub)
 	}
 	s.dirty = s.dirty[:0]
-	if cap(s.dirty) > 4096 {
+	if cap(s.dirty) > 1<<16 {
 		s.dirty = nil
 	}
 }
@@ -384,16 +409,16 @@ func (s *shard) flush(sub *subscriber) {
 	}
 	if n := len(sub.queue); n > 0 {
 		err := sub.sink.write(sub.queue)
-		s.delivered.Add(uint64(n))
-		s.bytes.Add(uint64(sub.queueBytes))
-		s.queued.Add(int64(-n))
+		s.nDelivered += uint64(n)
+		s.nBytes += uint64(sub.queueBytes)
+		s.nQueued -= int64(n)
 		clear(sub.queue)
 		sub.queue = sub.queue[:0]
 		if cap(sub.queue) > 64 {
 			sub.queue = nil // give an idle stream's memory back
 		}
 		sub.queueBytes = 0
-		sub.wrote()
+		sub.lastWrite.Store(s.now)
 		if err != nil {
 			s.close(sub, reasonOf(err), false)
 			return
@@ -449,9 +474,9 @@ func (s *shard) close(sub *subscriber, reason DisconnectReason, graceful bool) {
 			heap.Remove(&s.deadlines, sub.heapIdx)
 		}
 		s.count--
-		s.subscribers.Add(-1)
+		s.nSubscribers--
 	}
-	s.queued.Add(int64(-len(sub.queue)))
+	s.nQueued -= int64(len(sub.queue))
 	sub.queue = nil
 	sub.end(reason, graceful)
 }
@@ -489,7 +514,7 @@ func (s *shard) tick(now time.Time) {
 				i-- // close removed sub from this slot
 				continue
 			}
-			sub.wrote()
+			sub.lastWrite.Store(s.now)
 		}
 	}
 	s.wheelAt = sec
