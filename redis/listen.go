@@ -77,10 +77,13 @@ func (t *Transport) deliver(u *herald.Update) {
 }
 
 // Backoff between subscription attempts: doubled on each failure, with
-// jitter so that a cluster's nodes do not reconnect in lockstep.
+// jitter so that a cluster's nodes do not reconnect in lockstep. The cap
+// bounds how long a node stays deaf after Redis is back; one attempt a
+// second per node is no load for Redis. (go-redis's pool, for its part,
+// probes a Redis it could not dial once a second.)
 const (
 	minBackoff = 50 * time.Millisecond
-	maxBackoff = 2 * time.Second
+	maxBackoff = time.Second
 )
 
 // subscribeLoop keeps the node subscribed until Close. It reports the

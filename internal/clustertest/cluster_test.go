@@ -194,9 +194,15 @@ func TestRedisRestart(t *testing.T) {
 	c.waitAccepted(300)
 	srv.Kill()
 	down := time.Now()
+	for _, n := range c.nodes {
+		waitReady(t, c.client, n, false)
+	}
 	time.Sleep(500 * time.Millisecond)
 	srv.Restart()
-	t.Logf("Redis was down for %v", time.Since(down).Round(time.Millisecond))
+	for _, n := range c.nodes {
+		waitReady(t, c.client, n, true)
+	}
+	t.Logf("Redis killed, restarted, and every node ready again after %v", time.Since(down).Round(time.Millisecond))
 	c.finish(done)
 	refused := 0
 	for _, p := range c.pubs {
@@ -206,5 +212,28 @@ func TestRedisRestart(t *testing.T) {
 	}
 	if refused == 0 {
 		t.Errorf("no publish was refused: the outage did not happen while publishing")
+	}
+}
+
+// waitReady waits until the node's /readyz answers 200 (ready) or 503.
+func waitReady(t *testing.T, client *http.Client, n *node, ready bool) {
+	t.Helper()
+	want := http.StatusServiceUnavailable
+	if ready {
+		want = http.StatusOK
+	}
+	deadline := time.Now().Add(waitLimit)
+	for {
+		resp, err := client.Get(n.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s: /readyz did not answer %d within %v", n.name, want, waitLimit)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
