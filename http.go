@@ -188,6 +188,9 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	// Until the opening comment and the replay are written, and the stream
 	// is handed to its shard, live updates are only queued.
 	sub.state = stateReplaying
+	if so, ok := h.cfg.observer.(StreamObserver); ok {
+		sub.onEnd = so.StreamOpened(r, len(sels))
+	}
 	shard := h.pickShard()
 	sub.shard = shard
 	h.streams.Add(1)

@@ -75,6 +75,13 @@ func updateSize(u *Update) int64 {
 	return int64(n)
 }
 
+// HistorySize implements HistorySizer: the number of updates kept.
+func (m *MemoryTransport) HistorySize(context.Context) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return int64(m.n), nil
+}
+
 // Publish implements Transport.
 func (m *MemoryTransport) Publish(ctx context.Context, u *Update) error {
 	if err := ctx.Err(); err != nil {

@@ -1,8 +1,10 @@
 package herald
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"net/http"
 	"time"
 )
 
@@ -18,6 +20,24 @@ type Observer interface {
 	Connected(replayed int)
 	// Disconnected is called when a stream ends.
 	Disconnected(reason DisconnectReason)
+}
+
+// A StreamObserver is an Observer that also follows each stream from the
+// moment the hub accepts it, with the request it came from: for accounting
+// per client address (connection limits) or per subscription. The hub calls
+// StreamOpened on the request's goroutine before the stream's replay; the
+// function it returns, when not nil, is called exactly once when that
+// stream ends, from any goroutine, and must not block.
+type StreamObserver interface {
+	Observer
+	StreamOpened(r *http.Request, selectors int) (closed func())
+}
+
+// A HistorySizer is a transport that can tell how many updates its history
+// holds, for metrics. It is optional; a transport for which the count is
+// expensive need not implement it.
+type HistorySizer interface {
+	HistorySize(ctx context.Context) (updates int64, err error)
 }
 
 type nopObserver struct{}

@@ -94,6 +94,7 @@ type subscriber struct {
 	endOnce sync.Once
 	reason  DisconnectReason // set once, before done is closed
 	done    chan struct{}
+	onEnd   func() // from a StreamObserver; nil when there is none
 }
 
 func newSubscriber(h *Hub, sels []topic.Selector, claims *Claims) *subscriber {
@@ -129,6 +130,9 @@ func (sub *subscriber) end(reason DisconnectReason, graceful bool) {
 		}
 		close(sub.done)
 		sub.hub.cfg.observer.Disconnected(reason)
+		if sub.onEnd != nil {
+			sub.onEnd()
+		}
 	})
 }
 
