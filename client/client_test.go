@@ -573,8 +573,8 @@ func TestLastEventIDOnlyWhenNonEmpty(t *testing.T) {
 		"id: 5\ndata: a\n\n",
 		"data: b\n\nid: 6\ndata: unfinished, so its id is dropped\n",
 		"id\ndata: reset\n\n", // a bare id resets to empty
-		"id: 9\n\n",            // an id-only block still commits
-		"id: \n\n",             // an empty value resets too
+		"id: 9\n\n",           // an id-only block still commits
+		"id: \n\n",            // an empty value resets too
 		"",
 	}
 	ts := newTestServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
