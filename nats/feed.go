@@ -2,6 +2,7 @@ package nats
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,12 +36,22 @@ type feed struct {
 	dmu    sync.Mutex
 	cursor atomic.Uint64 // last sequence handed to the listeners
 
+	// lost asks run to recreate the consumer at once: the library reports
+	// that the consumer is gone (its server shut down, it was deleted, its
+	// heartbeats stopped) and would itself retry only after long timeouts.
+	lost chan struct{}
+
 	errLogged atomic.Bool // an error was logged since the last delivery
 
-	// Watchdog state, owned by run.
-	prevCursor  uint64
-	prevPending bool
+	// Watchdog state, owned by run: the cursor at the last check and
+	// when it last moved.
+	seenCursor uint64
+	movedAt    time.Time
 }
+
+// stallAfter is how long the consumer may make no progress while updates
+// are pending before the watchdog recreates it.
+const stallAfter = 3 * time.Second
 
 // startFeed starts the consumer at the end of the stream. If NATS cannot
 // be reached right now, it starts after the last sequence this node knows
@@ -57,12 +68,15 @@ func (t *Transport) startFeed() *feed {
 	} else {
 		t.log.Warn("nats: cannot read the stream's position; delivering from the last sequence this node knows", "seq", after, "err", err)
 	}
-	f := &feed{t: t, done: make(chan struct{})}
+	f := &feed{t: t, done: make(chan struct{}), lost: make(chan struct{}, 1)}
 	f.cursor.Store(after)
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	go f.run()
 	return f
 }
+
+// consumerHeartbeat is the ordered consumer's idle heartbeat.
+const consumerHeartbeat = 2 * time.Second
 
 // stop ends the feed and waits for it, and for a delivery in progress.
 func (f *feed) stop() {
@@ -111,6 +125,8 @@ func (f *feed) run() {
 				if !sleep(f.ctx, reconnectDelay(1)) {
 					return
 				}
+			case <-f.lost:
+				restart = true
 			case <-tick.C:
 				restart = f.check()
 			}
@@ -131,7 +147,10 @@ func (f *feed) consume() (jetstream.Consumer, jetstream.ConsumeContext, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cc, err := cons.Consume(f.handle, jetstream.ConsumeErrHandler(f.onError))
+	// A 2 s idle heartbeat makes the client notice a consumer lost with
+	// its server (a stream leader failing over) in about 4 s instead of
+	// the default 30 s; it costs one tiny message per 2 s per node.
+	cc, err := cons.Consume(f.handle, jetstream.ConsumeErrHandler(f.onError), jetstream.PullHeartbeat(consumerHeartbeat))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,6 +181,16 @@ func (f *feed) end(cc jetstream.ConsumeContext, closed <-chan struct{}) {
 }
 
 func (f *feed) onError(_ jetstream.ConsumeContext, err error) {
+	if f.t.nc.IsConnected() && (errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, jetstream.ErrNoHeartbeat) ||
+		errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, jetstream.ErrConsumerLeadershipChanged)) {
+		// While disconnected the library recreates the consumer as soon
+		// as the connection is back; while connected, do not wait for it.
+		select {
+		case f.lost <- struct{}{}:
+		default:
+		}
+	}
 	// During an outage the consumer reports every missed heartbeat and
 	// failed reset; one line per outage is enough.
 	if f.errLogged.CompareAndSwap(false, true) {
@@ -211,24 +240,28 @@ func (f *feed) handle(m jetstream.Msg) {
 }
 
 // check is the watchdog, run every checkEvery while consuming. It reports
-// whether to recreate the consumer: when updates were pending at two
-// checks in a row and none was delivered in between, or when the stream's
+// whether to recreate the consumer: when updates have been pending for
+// stallAfter with none delivered (the library would wait out long
+// timeouts, e.g. while a new meta leader is elected), or when the stream's
 // sequence went backwards (the stream was deleted and created again).
 func (f *feed) check() bool {
+	now := time.Now()
+	cur := f.cursor.Load()
+	if cur != f.seenCursor || f.movedAt.IsZero() {
+		f.seenCursor, f.movedAt = cur, now
+	}
 	if !f.t.nc.IsConnected() {
-		f.prevPending = false
+		// The library recreates the consumer when the connection is back.
+		f.movedAt = now
 		return false
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, f.t.cfg.Timeout)
 	info, err := f.t.stream.Info(ctx)
 	cancel()
 	if err != nil {
-		f.prevPending = false
 		return false
 	}
 	last := info.State.LastSeq
-	cur := f.cursor.Load()
-	defer func() { f.prevCursor, f.prevPending = f.cursor.Load(), last > f.cursor.Load() }()
 	switch {
 	case last < cur:
 		f.t.log.Error("nats: the stream's sequence went backwards: it was deleted and created again, and its history is lost; restart every Herald node so that subscribers start afresh",
@@ -240,9 +273,14 @@ func (f *feed) check() bool {
 		}
 		f.cursor.Store(first)
 		f.dmu.Unlock()
+		f.movedAt = now
 		return true
-	case last > cur && f.prevPending && cur == f.prevCursor:
-		f.t.log.Warn("nats: the stream consumer made no progress with updates pending; recreating it", "delivered_seq", cur, "stream_last_seq", last)
+	case last == cur:
+		f.movedAt = now // nothing pending: not a stall
+	case now.Sub(f.movedAt) >= stallAfter:
+		f.t.log.Warn("nats: the stream consumer made no progress with updates pending; recreating it",
+			"delivered_seq", cur, "stream_last_seq", last, "stalled_for", now.Sub(f.movedAt).Round(time.Millisecond))
+		f.movedAt = now
 		return true
 	}
 	return false

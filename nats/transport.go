@@ -88,7 +88,7 @@ func Open(ctx context.Context, cfg Config) (*Transport, error) {
 		log:        cfg.Logger.With("transport", "nats", "stream", cfg.Stream),
 		filter:     cfg.SubjectPrefix + ".u.*",
 		apiPrefix:  "$JS.API",
-		checkEvery: 5 * time.Second,
+		checkEvery: time.Second,
 	}
 	t.connDown, t.connLost = context.WithCancelCause(context.Background())
 	if cfg.Domain != "" {

@@ -208,6 +208,68 @@ func TestOutage(t *testing.T) {
 	cfg := freshConfig(srv)
 	cfg.Timeout = 2 * time.Second
 	a, b := open(t, cfg), open(t, cfg)
+	churn(t, a, b, func(failures func() int) {
+		srv.Shutdown()
+		before := failures()
+		waitUntil(t, "publishes to fail during the outage", 30*time.Second, func() bool { return failures() >= before+25 })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Ping(ctx); !errors.Is(err, herald.ErrUnavailable) {
+			t.Errorf("Ping during the outage: %v; want ErrUnavailable", err)
+		}
+		if _, err := b.History(ctx, herald.HistoryQuery{AfterID: herald.EarliestID}); !errors.Is(err, herald.ErrUnavailable) {
+			t.Errorf("History during the outage: %v; want ErrUnavailable", err)
+		}
+		srv.Restart()
+	})
+}
+
+// TestReplicatedFailover runs a three-server NATS cluster with a stream of
+// three replicas and shuts the stream's leader down under load: the
+// remaining servers elect a new leader, publishes resume, history is read
+// from any replica, and both nodes get every acknowledged update once, in
+// order. The old leader then comes back and catches up.
+func TestReplicatedFailover(t *testing.T) {
+	c := natstest.StartCluster(t, 3)
+	cfg := freshConfig(c.Servers[0])
+	cfg.Servers = nil
+	for _, s := range c.Servers {
+		cfg.Servers = append(cfg.Servers, s.URL())
+	}
+	cfg.Replicas = 3
+	cfg.Timeout = 2 * time.Second
+	a, b := open(t, cfg), open(t, cfg)
+	if a.replicas != 3 {
+		t.Fatalf("stream replicas %d; want 3", a.replicas)
+	}
+	churn(t, a, b, func(failures func() int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		info, err := a.stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Cluster == nil || c.Server(info.Cluster.Leader) == nil {
+			t.Fatalf("no stream leader among the servers: %+v", info.Cluster)
+		}
+		leader := c.Server(info.Cluster.Leader)
+		t.Logf("shutting down the stream leader %s", leader.Name())
+		leader.Shutdown()
+		t.Cleanup(func() {
+			if !leader.Running() {
+				leader.Restart()
+			}
+		})
+	})
+}
+
+// churn runs a publisher that alternates between nodes a and b (both
+// listening), calls disrupt once 50 updates are acknowledged, waits for 50
+// more, and checks that both nodes got every acknowledged update exactly
+// once, in Seq order, and that every failed publish wrapped
+// herald.ErrUnavailable and ended within three timeouts.
+func churn(t *testing.T, a, b *Transport, disrupt func(failures func() int)) {
+	t.Helper()
 	ra, rb := newRecorder(), newRecorder()
 	for _, l := range []struct {
 		tr *Transport
@@ -242,7 +304,6 @@ func TestOutage(t *testing.T) {
 				return
 			default:
 			}
-			// Publishers alternate between the nodes.
 			tr := a
 			if i%2 == 1 {
 				tr = b
@@ -269,49 +330,49 @@ func TestOutage(t *testing.T) {
 			}
 		}
 	}()
-	defer func() {
-		select {
-		case <-stopPub:
-		default:
-			close(stopPub)
-		}
+	stopOnce := sync.OnceFunc(func() {
+		close(stopPub)
 		<-pubDone
-	}()
+	})
+	defer stopOnce()
 	waitUntil(t, "50 acknowledged publishes", 30*time.Second, func() bool { n, _ := counts(); return n >= 50 })
-
-	srv.Shutdown()
-	_, before := counts()
-	waitUntil(t, "publishes to fail during the outage", 30*time.Second, func() bool { _, f := counts(); return f >= before+25 })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := a.Ping(ctx); !errors.Is(err, herald.ErrUnavailable) {
-		t.Errorf("Ping during the outage: %v; want ErrUnavailable", err)
-	}
-	if _, err := b.History(ctx, herald.HistoryQuery{AfterID: herald.EarliestID}); !errors.Is(err, herald.ErrUnavailable) {
-		t.Errorf("History during the outage: %v; want ErrUnavailable", err)
-	}
-
-	srv.Restart()
+	disrupt(func() int { _, f := counts(); return f })
 	n, _ := counts()
-	waitUntil(t, "50 acknowledged publishes after the restart", 60*time.Second, func() bool { m, _ := counts(); return m >= n+50 })
-	close(stopPub)
-	<-pubDone
+	waitUntil(t, "50 acknowledged publishes after the disruption", 60*time.Second, func() bool { m, _ := counts(); return m >= n+50 })
+	stopOnce()
 
 	mu.Lock()
 	defer mu.Unlock()
 	if badErr != nil {
 		t.Errorf("a publish failed with %v; want an error wrapping ErrUnavailable", badErr)
 	}
-	if slowest > 3*cfg.Timeout {
-		t.Errorf("the slowest failed publish took %v; want it bounded by the %v timeout", slowest, cfg.Timeout)
+	if limit := 3 * a.cfg.Timeout; slowest > limit {
+		t.Errorf("the slowest failed publish took %v; want it bounded by the %v timeout", slowest, a.cfg.Timeout)
 	}
 	t.Logf("%d acknowledged, %d failed (slowest failure %v)", len(acked), failures, slowest)
 	gotA := ra.waitFor(t, "node a gets every acknowledged update", 60*time.Second, hasIDs(acked))
 	gotB := rb.waitFor(t, "node b gets every acknowledged update", 60*time.Second, hasIDs(acked))
 	checkStream(t, "a", gotA, acked)
 	checkStream(t, "b", gotB, acked)
+	// History, from whichever replica answers, holds them too.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var hist []*herald.Update
+	q := herald.HistoryQuery{AfterID: herald.EarliestID, Limit: 100}
+	for {
+		p, err := b.History(ctx, q)
+		if err != nil {
+			t.Fatalf("History after the disruption: %v", err)
+		}
+		if len(p.Updates) == 0 {
+			break
+		}
+		hist = append(hist, p.Updates...)
+		q = herald.HistoryQuery{AfterSeq: p.Updates[len(p.Updates)-1].Seq, Limit: 100}
+	}
+	checkStream(t, "history", hist, acked)
 	if err := a.Ping(ctx); err != nil {
-		t.Errorf("Ping after the restart: %v", err)
+		t.Errorf("Ping after the disruption: %v", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,10 +29,14 @@ const readyTimeout = 30 * time.Second
 type Server struct {
 	t        testing.TB
 	storeDir string
+	name     string
+	cluster  string // cluster name; "" for a standalone server
 
-	mu   sync.Mutex
-	srv  *server.Server // nil while shut down
-	port int            // chosen at the first start, kept across restarts
+	mu          sync.Mutex
+	srv         *server.Server // nil while shut down
+	port        int            // chosen at the first start, kept across restarts
+	clusterPort int            // likewise, for routes
+	routes      []string       // route URLs of the other cluster members
 }
 
 // Start starts a server on a free loopback port with a fresh store in
@@ -39,7 +44,7 @@ type Server struct {
 // to see the server's log.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, storeDir: t.TempDir()}
+	s := &Server{t: t, storeDir: t.TempDir(), name: "herald-natstest"}
 	if err := s.start(-1); err != nil {
 		t.Fatalf("natstest: start: %v", err)
 	}
@@ -48,8 +53,10 @@ func Start(t testing.TB) *Server {
 }
 
 func (s *Server) options(port int) *server.Options {
-	return &server.Options{
-		ServerName: "herald-natstest",
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	opts := &server.Options{
+		ServerName: s.name,
 		Host:       "127.0.0.1",
 		Port:       port,
 		JetStream:  true,
@@ -60,8 +67,15 @@ func (s *Server) options(port int) *server.Options {
 		JetStreamMaxStore:  2 << 30,
 		NoSigs:             true,
 		NoLog:              os.Getenv("HERALD_NATS_LOG") == "",
-		Debug:              false,
 	}
+	if s.cluster != "" {
+		opts.Cluster = server.ClusterOpts{Name: s.cluster, Host: "127.0.0.1", Port: -1}
+		if s.clusterPort != 0 {
+			opts.Cluster.Port = s.clusterPort
+		}
+		opts.Routes = server.RoutesFromStr(strings.Join(s.routes, ","))
+	}
+	return opts
 }
 
 func (s *Server) start(port int) error {
@@ -87,6 +101,9 @@ func (s *Server) start(port int) error {
 	}
 	s.mu.Lock()
 	s.srv, s.port = srv, addr.Port
+	if ca := srv.ClusterAddr(); ca != nil {
+		s.clusterPort = ca.Port
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -152,3 +169,93 @@ func (s *Server) Restart() {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A Cluster is several embedded servers routed into one NATS cluster with
+// clustered JetStream, for replicated streams and failover tests.
+type Cluster struct {
+	Servers []*Server
+}
+
+// StartCluster starts n servers (n >= 3 for a JetStream quorum that
+// survives one loss) in one cluster and waits until JetStream has elected
+// its meta leader. They are shut down when the test ends.
+func StartCluster(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{}
+	var routes []string
+	for i := range n {
+		s := &Server{t: t, storeDir: t.TempDir(), name: fmt.Sprintf("herald-natstest-%d", i), cluster: "herald-natstest"}
+		s.routes = append([]string(nil), routes...)
+		if err := s.start(-1); err != nil {
+			t.Fatalf("natstest: start cluster server %d: %v", i, err)
+		}
+		t.Cleanup(s.Shutdown)
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", s.clusterPort))
+		c.Servers = append(c.Servers, s)
+	}
+	// From now on every server routes to every other one, so that any of
+	// them can be restarted alone.
+	for i, s := range c.Servers {
+		s.mu.Lock()
+		s.routes = nil
+		for j, r := range routes {
+			if j != i {
+				s.routes = append(s.routes, r)
+			}
+		}
+		s.mu.Unlock()
+	}
+	c.WaitJetStream(t)
+	return c
+}
+
+// URL returns the client URLs of every server, comma-separated, as
+// nats.go accepts them.
+func (c *Cluster) URL() string {
+	urls := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		urls[i] = s.URL()
+	}
+	return strings.Join(urls, ",")
+}
+
+// WaitJetStream waits until a running server is the JetStream meta leader
+// and every running server is current with it.
+func (c *Cluster) WaitJetStream(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		leader, current := false, true
+		for _, s := range c.Servers {
+			s.mu.Lock()
+			srv := s.srv
+			s.mu.Unlock()
+			if srv == nil {
+				continue
+			}
+			leader = leader || srv.JetStreamIsLeader()
+			current = current && srv.JetStreamIsCurrent()
+		}
+		if leader && current {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("natstest: no JetStream meta leader within %v", readyTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Server returns the server with the given name (as JetStream reports
+// stream leaders), or nil.
+func (c *Cluster) Server(name string) *Server {
+	for _, s := range c.Servers {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Name returns the server's name.
+func (s *Server) Name() string { return s.name }
