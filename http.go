@@ -311,6 +311,10 @@ func (h *Hub) replay(ctx context.Context, sub *subscriber, out streamWriter, cur
 		for {
 			for _, u := range page.Updates {
 				last = u.Seq
+				// A final update in history finishes its topics on this
+				// node too, even if it was published before the node
+				// started: the stream then ends after the replay.
+				h.noteFinal(u)
 				if !sub.matches(h.cache, u) {
 					continue
 				}

@@ -230,6 +230,7 @@ func New(opts ...Option) *Hub {
 		stop = func() {}
 	}
 	h.stopL = stop
+	h.startFinishedScan()
 	return h
 }
 
