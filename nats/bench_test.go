@@ -122,7 +122,6 @@ func BenchmarkCrossNodeLatency(b *testing.B) {
 				}
 			case strings.HasSuffix(mode, "paced-5k"):
 				const pubs, rate = 8, 5000
-				interval := time.Second * pubs / rate
 				start := time.Now()
 				var wg sync.WaitGroup
 				for p := range pubs {
@@ -130,9 +129,10 @@ func BenchmarkCrossNodeLatency(b *testing.B) {
 					go func() {
 						defer wg.Done()
 						for i := p; i < b.N; i += pubs {
-							// Each publisher sends its share on a fixed
-							// schedule, late ones at once.
-							if d := time.Until(start.Add(time.Duration(i/pubs) * interval)); d > 0 {
+							// Update i is due at i/rate: the publishers
+							// take turns on an even schedule (late ones go
+							// at once).
+							if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
 								time.Sleep(d)
 							}
 							if err := pub.Publish(ctx, benchUpdate(fmt.Sprintf("r%d-%d", p, i))); err != nil {

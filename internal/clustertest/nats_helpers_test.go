@@ -134,6 +134,28 @@ func natsWaitReady(t *testing.T, n *natsNode) {
 	}
 }
 
+// natsWaitReadyz polls /readyz until it answers want.
+func natsWaitReadyz(t *testing.T, n *natsNode, want int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	last := 0
+	for {
+		resp, err := http.Get(n.base + "/readyz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			last = resp.StatusCode
+			if last == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: /readyz answered %d (err %v) for 30s; want %d", n.name, last, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (n *natsNode) kill() {
 	_ = n.cmd.Process.Signal(syscall.SIGKILL)

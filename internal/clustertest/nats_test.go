@@ -23,7 +23,7 @@ import (
 // must receive exactly the stream's updates on its topics, in the stream's
 // order: nothing lost, nothing twice.
 func TestNATSCluster(t *testing.T) {
-	natsRunCluster(t, func(t *testing.T, srv *natstest.Server, kill func(int)) {
+	natsRunCluster(t, func(t *testing.T, srv *natstest.Server, nodes []*natsNode, kill func(int)) {
 		kill(1)
 	})
 }
@@ -33,10 +33,18 @@ func TestNATSCluster(t *testing.T) {
 // publishers; once it is back, every node's consumer resumes and every
 // subscriber, whose stream stayed open, gets every update once, in order.
 func TestNATSClusterOutage(t *testing.T) {
-	refused := natsRunCluster(t, func(t *testing.T, srv *natstest.Server, kill func(int)) {
+	refused := natsRunCluster(t, func(t *testing.T, srv *natstest.Server, nodes []*natsNode, kill func(int)) {
 		srv.Shutdown()
-		time.Sleep(500 * time.Millisecond)
+		// Every node reports itself not ready while NATS is down...
+		for _, n := range nodes {
+			natsWaitReadyz(t, n, http.StatusServiceUnavailable)
+		}
+		time.Sleep(300 * time.Millisecond)
 		srv.Restart()
+		// ...and ready again once it is back.
+		for _, n := range nodes {
+			natsWaitReadyz(t, n, http.StatusOK)
+		}
 	})
 	if refused == 0 && !t.Skipped() {
 		t.Errorf("no publish was refused while NATS was down")
@@ -47,7 +55,7 @@ func TestNATSClusterOutage(t *testing.T) {
 // disrupt once a third of the updates are acknowledged, and checks every
 // subscriber's stream against the JetStream stream. It returns how many
 // publish attempts were refused or failed (and retried).
-func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Server, kill func(node int))) int64 {
+func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Server, nodes []*natsNode, kill func(node int))) int64 {
 	if testing.Short() {
 		t.Skip("builds herald and runs three processes")
 	}
@@ -220,7 +228,7 @@ func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Serve
 	}
 	killed := -1
 	disruptedAt := acked.Load()
-	disrupt(t, srv, func(node int) {
+	disrupt(t, srv, nodes, func(node int) {
 		nodes[node].kill()
 		dead.Store(int32(node + 1))
 		killed = node
