@@ -278,6 +278,13 @@ func (t *Transport) directBatch(ctx context.Context, seq uint64, n int) ([]store
 			return nil, false, err
 		}
 		out = append(out, s)
+		if m.Header.Get(numPendingHeader) == "" {
+			// Every message of a batch carries Nats-Num-Pending. Without
+			// it, the replica that answered predates batched gets (a
+			// cluster in a rolling upgrade) and sent this one message
+			// only, with no end-of-batch marker to wait for.
+			return out, true, nil
+		}
 	}
 }
 
