@@ -244,7 +244,9 @@ func (c *rawConn) handOff(sub *subscriber) error {
 	s.mu.Lock()
 	s.conns[int32(fd)] = c
 	s.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT | unix.EPOLLET, Fd: int32(fd), Pad: int32(c.id)}
+	// EPOLLOUT is asked for only while bytes wait (see watchWritable):
+	// with it always on, every ACK of a heartbeat would wake the poller.
+	ev := unix.EpollEvent{Events: watchIdle, Fd: int32(fd), Pad: int32(c.id)}
 	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		c.closeLocked()
 		return err
@@ -319,8 +321,24 @@ func (c *rawConn) send(p []byte) error {
 		c.out = append(c.out[:0], p[n:]...)
 		c.since = time.Now()
 		c.sub.shard.backlog(c.sub, true)
+		if err := c.watchWritable(true); err != nil {
+			return errWriteBroken
+		}
 	}
 	return nil
+}
+
+const watchIdle = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+
+// watchWritable turns the EPOLLOUT notification on or off. Re-arming an
+// edge-triggered descriptor also reports the current state, so a socket
+// that drained between the short write and this call is not missed.
+func (c *rawConn) watchWritable(on bool) error {
+	ev := unix.EpollEvent{Events: watchIdle, Fd: int32(c.fd), Pad: int32(c.id)}
+	if on {
+		ev.Events |= unix.EPOLLOUT
+	}
+	return unix.EpollCtl(c.srv.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev)
 }
 
 // drain writes queued bytes once the socket has room.
@@ -341,6 +359,9 @@ func (c *rawConn) drain() error {
 	}
 	c.out = nil
 	c.sub.shard.backlog(c.sub, false)
+	if err := c.watchWritable(false); err != nil {
+		return errWriteBroken
+	}
 	return nil
 }
 
