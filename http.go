@@ -20,8 +20,13 @@ import (
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.setCORS(w, r)
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	case http.MethodGet:
 		h.serveSubscribe(w, r)
+	case http.MethodHead:
+		// Nothing to stream without a body: say what a GET would be.
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
 	case http.MethodPost:
 		h.servePublish(w, r)
 	case http.MethodOptions:
