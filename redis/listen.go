@@ -24,7 +24,10 @@ type listener struct {
 }
 
 // Listen implements herald.Transport. Every listener is fed from the
-// node's one subscription, in seq order, one call at a time.
+// node's one subscription, in seq order, one call at a time; it receives
+// the updates after the newest one this node had seen when Listen was
+// called. The returned stop function waits for a running call to return,
+// so it must not be called from inside deliver.
 func (t *Transport) Listen(deliver func(*herald.Update)) (func(), error) {
 	if deliver == nil {
 		return nil, errors.New("redis transport: Listen: nil deliver function")

@@ -14,12 +14,14 @@
 //
 // Concurrent publishes are grouped: while one script call is on the wire,
 // what arrives waits, and goes as the next call (up to 256 updates or
-// 1 MiB). A lone
-// publisher pays one round trip; many publishers share round trips, one
-// script invocation and one Pub/Sub message per batch. This is why the
-// transport uses go-redis with its own batching rather than a client that
-// auto-pipelines commands: pipelining would still run one script and send
-// one Pub/Sub message per update.
+// 1 MiB). A lone publisher pays one round trip; many publishers share
+// round trips, one script run and one Pub/Sub message per batch. This is
+// why the transport uses go-redis with batching of its own rather than a
+// client that auto-pipelines commands (rueidis): pipelining would still
+// run one script and send one Pub/Sub message per update. go-redis also
+// brings Sentinel support and is already a dependency. A batch carries a
+// random token that Redis remembers for a short while, so a batch retried
+// after a lost reply is not stored twice.
 //
 // Each Transport subscribes to the channel once, whatever the number of
 // subscribers on its node, and delivers in sequence order. Redis Pub/Sub
@@ -30,10 +32,16 @@
 // deliver it first, and anything at or below the last seq is dropped as a
 // duplicate. No update is lost or delivered twice at that seam.
 //
-// When Redis cannot be reached, Publish fails within Config.Timeout with an
-// error wrapping herald.ErrUnavailable (the hub answers 503), the node
-// resubscribes with backoff and catches up once Redis is back, and Ping
-// (the hub's readiness check) fails meanwhile.
+// When Redis cannot be reached, Publish fails with an error wrapping
+// herald.ErrUnavailable (the hub answers 503): at once when no connection
+// can be made, within Config.Timeout when one was made but not answered.
+// The node resubscribes with backoff and catches up once Redis is back, and
+// Ping (the hub's readiness check) fails meanwhile. If Redis comes back
+// without its data, nodes raise the counter past every seq they have seen,
+// so that new updates are not taken for old ones.
+//
+// The data layout is described in scripts.go; docs/clustering.md covers
+// operations and failure modes.
 //
 // The guarantee "a publish answered without error is kept" is as strong as
 // Redis's own persistence: run Redis with appendonly yes and appendfsync
