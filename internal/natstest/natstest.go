@@ -37,6 +37,7 @@ type Server struct {
 	port        int            // chosen at the first start, kept across restarts
 	clusterPort int            // likewise, for routes
 	routes      []string       // route URLs of the other cluster members
+	configure   func(*server.Options)
 }
 
 // Start starts a server on a free loopback port with a fresh store in
@@ -44,7 +45,14 @@ type Server struct {
 // to see the server's log.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, storeDir: t.TempDir(), name: "herald-natstest"}
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with the server's options changed by configure
+// (authentication, TLS, limits) before each start.
+func StartWith(t testing.TB, configure func(*server.Options)) *Server {
+	t.Helper()
+	s := &Server{t: t, storeDir: t.TempDir(), name: "herald-natstest", configure: configure}
 	if err := s.start(-1); err != nil {
 		t.Fatalf("natstest: start: %v", err)
 	}
@@ -74,6 +82,9 @@ func (s *Server) options(port int) *server.Options {
 			opts.Cluster.Port = s.clusterPort
 		}
 		opts.Routes = server.RoutesFromStr(strings.Join(s.routes, ","))
+	}
+	if s.configure != nil {
+		s.configure(opts)
 	}
 	return opts
 }
