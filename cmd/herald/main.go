@@ -33,6 +33,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the hub", runServe},
+		{"bench", "measure a Mercure hub: idle, fanout, latency, overload", runBench},
 		{"version", "print the version", runVersion},
 	}
 }
