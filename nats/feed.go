@@ -110,6 +110,10 @@ func (f *feed) run() {
 			f.t.log.Info("nats: stream consumer running again", "after_seq", f.cursor.Load())
 		}
 		failures = 0
+		select {
+		case <-f.lost: // about the consumer just replaced
+		default:
+		}
 		closed := cc.Closed()
 		restart := false
 		for !restart {
@@ -132,6 +136,7 @@ func (f *feed) run() {
 			}
 		}
 		f.end(cc, closed)
+		f.deleteConsumer(cons)
 	}
 }
 
@@ -157,8 +162,8 @@ func (f *feed) consume() (jetstream.Consumer, jetstream.ConsumeContext, error) {
 	return cons, cc, nil
 }
 
-// deleteConsumer removes the consumer from the server when the transport
-// closes. The server would drop it after five idle minutes anyway; this
+// deleteConsumer removes a consumer that was replaced or closed from the
+// server. The server would drop it after five idle minutes anyway; this
 // only keeps monitoring tidy, so it is brief and best effort.
 func (f *feed) deleteConsumer(cons jetstream.Consumer) {
 	info := cons.CachedInfo()
@@ -248,7 +253,9 @@ func (f *feed) check() bool {
 	now := time.Now()
 	cur := f.cursor.Load()
 	if cur != f.seenCursor || f.movedAt.IsZero() {
+		// Progress since the last check: no stall, and no need to ask.
 		f.seenCursor, f.movedAt = cur, now
+		return false
 	}
 	if !f.t.nc.IsConnected() {
 		// The library recreates the consumer when the connection is back.
