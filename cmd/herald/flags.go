@@ -2,40 +2,47 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"strings"
+
+	"github.com/heraldpush/herald/internal/config"
 )
+
+// envPrefix starts the environment variable of every flag.
+const envPrefix = "HERALD_"
 
 // envName is the environment variable that stands in for a flag:
 // --history-size is HERALD_HISTORY_SIZE.
-func envName(flagName string) string {
-	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
+func envName(flagName string) string { return config.EnvName(envPrefix, flagName) }
 
 // applyEnv sets every flag not given on the command line from its
 // environment variable, if that is set. Flags win over the environment.
 func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
-			return
-		}
-		name := envName(f.Name)
-		if v := getenv(name); v != "" {
-			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("invalid value %q for %s: %v", v, name, serr)
-			}
-		}
-	})
+	_, err := config.Apply(fs, config.Options{EnvPrefix: envPrefix, Getenv: getenv})
 	return err
 }
 
-// listFlag is a flag that takes a comma-separated list, or is repeated.
+// loadConfig layers the environment and the configuration file named by
+// --config (or HERALD_CONFIG) under the flags given on the command line:
+// flag > environment > file > default. Every flag of fs is a file key and
+// has a variable, so flags added later are configurable everywhere.
+// notInFile names flags that only make sense on the command line.
+func loadConfig(fs *flag.FlagSet, getenv func(string) string, notInFile ...string) (*config.Result, error) {
+	return config.Apply(fs, config.Options{
+		EnvPrefix: envPrefix,
+		Getenv:    getenv,
+		FileFlag:  "config",
+		NotInFile: notInFile,
+	})
+}
+
+// listFlag is a flag that takes a comma-separated list, or is repeated. In
+// a configuration file it is a YAML list or a comma-separated string.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Strings returns the list (config.Lister).
+func (l *listFlag) Strings() []string { return *l }
 
 func (l *listFlag) Set(v string) error {
 	for _, s := range strings.Split(v, ",") {

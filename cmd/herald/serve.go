@@ -37,6 +37,7 @@ type serveConfig struct {
 	publishNoToken   bool
 	demo             bool
 	logLevel         string
+	ops              opsConfig // logging, metrics, TLS, limits, dashboard: server.go
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -58,6 +59,7 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.demo, "demo", false, "try Herald on this machine: anonymous subscribers and the public demo key "+demoKey+" (never in production)")
 	fs.BoolVar(&c.publishNoToken, "insecure-publish-without-token", false, "let anyone who reaches the hub publish without a token (never on an open network)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.ops.flags(fs)
 }
 
 func runServe(ctx context.Context, e *env, args []string) int {
@@ -71,7 +73,8 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		}
 		return 2
 	}
-	if err := applyEnv(fs, e.getenv); err != nil {
+	res, err := loadConfig(fs, e.getenv, "print-config")
+	if err != nil {
 		fmt.Fprintln(e.stderr, "herald serve:", err)
 		return 2
 	}
@@ -79,12 +82,18 @@ func runServe(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "herald serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		fmt.Fprintf(e.stderr, "herald serve: invalid --log-level %q\n", cfg.logLevel)
+	if cfg.ops.printConfig {
+		if err := printConfig(e.stdout, res); err != nil {
+			fmt.Fprintln(e.stderr, "herald serve:", err)
+			return 1
+		}
+		return 0
+	}
+	log, err := newLogger(e.stderr, cfg.logLevel, cfg.ops.logFormat.value)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "herald serve: %v (from %s)\n", err, res.Origin("log-level"))
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	if err := serve(ctx, e, &cfg, log); err != nil {
 		log.Error("herald stopped", "err", err)
 		return 1
@@ -93,11 +102,16 @@ func runServe(ctx context.Context, e *env, args []string) int {
 }
 
 func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) error {
+	ops, err := newOps(cfg, log)
+	if err != nil {
+		return err
+	}
 	tr, err := openTransport(cfg.transport, historyBounds{size: cfg.historySize, age: cfg.historyAge}, log)
 	if err != nil {
 		return err
 	}
 	defer tr.Close()
+	tr = ops.instrument(tr)
 
 	if cfg.demo {
 		if err := checkDemo(cfg); err != nil {
@@ -145,10 +159,14 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 		herald.WithMaxLifetime(cfg.maxLifetime),
 		herald.WithWriteTimeout(cfg.writeTimeout),
 		herald.WithLogger(log),
+		herald.WithObserver(ops.observer()),
+		herald.WithMaxSelectors(cfg.ops.maxSelectors),
+		herald.WithMaxPublishSize(cfg.ops.maxPublishSize),
+		herald.WithQueueLimits(cfg.ops.queueSize, cfg.ops.queueBytes),
 	)
 
 	mux := http.NewServeMux()
-	mux.Handle("/.well-known/mercure", hub)
+	mux.Handle(hubPath, hub)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "ok node=%s\n", hub.NodeID())
@@ -164,41 +182,10 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 		}
 		fmt.Fprintf(w, "ready node=%s\n", hub.NodeID())
 	})
-	mux.HandleFunc("/{$}", servePage)
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	base := "http://" + ln.Addr().String()
-	log.Info("herald listening", "addr", ln.Addr().String(), "transport", cfg.transport)
-	printWelcome(e, base, pubKey, subKey, generated, cfg)
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: ending streams; clients resume elsewhere with Last-Event-ID")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	herr := hub.Close(sctx)
-	serr := srv.Shutdown(sctx)
-	if herr != nil {
-		return herr
-	}
-	if serr != nil && !errors.Is(serr, context.DeadlineExceeded) {
-		return serr
-	}
-	return nil
+	ops.routes(mux, hub) // /metrics, and the dashboard (or the plain page) at /
+	return ops.serve(ctx, cfg.addr, hub, mux, func(base string) {
+		printWelcome(e, base, pubKey, subKey, generated, cfg)
+	})
 }
 
 // demoKey is the public key of --demo mode: the README's tokens are signed

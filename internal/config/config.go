@@ -406,13 +406,17 @@ func (r *Result) Print(w io.Writer, opts PrintOptions) error {
 			}
 		} else {
 			s := f.Value.String()
-			if isSecret(name) && s != "" {
+			g, ok := f.Value.(flag.Getter)
+			plain := ok && isPlainScalar(g.Get())
+			switch {
+			case plain: // booleans and numbers hold no secret
+			case isSecret(name) && s != "":
 				s = Masked
-			} else {
+			default:
 				s = Mask(s)
 			}
 			val = &yaml.Node{Kind: yaml.ScalarNode, Value: s}
-			if g, ok := f.Value.(flag.Getter); !ok || !isPlainScalar(g.Get()) {
+			if !plain {
 				val.Tag = "!!str"
 			}
 		}
