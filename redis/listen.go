@@ -89,9 +89,9 @@ const (
 	maxBackoff = time.Second
 )
 
-// subscribeLoop keeps the node subscribed until Close. It reports the
-// outcome of the first attempt on ready.
-func (t *Transport) subscribeLoop(ready chan<- error) {
+// subscribeLoop keeps the node subscribed until Close. It sends nil on
+// ready once first subscribed.
+func (t *Transport) subscribeLoop(ready chan<- struct{}) {
 	defer t.wg.Done()
 	backoff := minBackoff
 	first := true
@@ -102,17 +102,18 @@ func (t *Transport) subscribeLoop(ready chan<- error) {
 			backoff = minBackoff
 			if first {
 				first = false
-				ready <- nil
+				ready <- struct{}{}
 			}
 		})
 		if t.ctx.Err() != nil {
 			return
 		}
 		if first {
-			ready <- fmt.Errorf("redis transport: subscribe: %w", classify(err))
-			return
-		}
-		if up {
+			// Redis answered New's checks a moment ago, so this is most
+			// likely passing (a slow machine, a restart): keep trying
+			// until New's context gives up, and let it report why.
+			t.setSubscribeErr(err)
+		} else if up {
 			t.log.Warn("lost the subscription; reconnecting", "err", err)
 		} else {
 			t.log.Debug("subscribe failed; retrying", "err", err, "in", backoff)
@@ -204,6 +205,18 @@ func (t *Transport) session(up func()) error {
 			}
 		}
 	}
+}
+
+func (t *Transport) setSubscribeErr(err error) {
+	t.lmu.Lock()
+	t.subErr = err
+	t.lmu.Unlock()
+}
+
+func (t *Transport) subscribeErr() error {
+	t.lmu.Lock()
+	defer t.lmu.Unlock()
+	return t.subErr
 }
 
 func isTimeout(err error) bool {

@@ -182,12 +182,13 @@ type Transport struct {
 	hw atomic.Uint64
 
 	// Listening state, see listen.go.
-	lmu        sync.Mutex // guards listeners, nextL, ps
+	lmu        sync.Mutex // guards listeners, nextL, ps, subErr
 	listeners  map[int]*listener
 	snapshot   atomic.Pointer[[]*listener]
 	nextL      int
 	delivering sync.Mutex // held while listeners are called
 	ps         *goredis.PubSub
+	subErr     error  // why the first subscription has not succeeded yet
 	last       uint64 // last seq delivered; owned by the subscription loop
 	started    bool   // the first subscription set last; owned by the loop
 	subscribed atomic.Bool
@@ -253,18 +254,18 @@ func newTransport(ctx context.Context, client goredis.UniversalClient, cfg Confi
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.snapshot.Store(&[]*listener{})
 
-	ready := make(chan error, 1)
+	ready := make(chan struct{}, 1)
 	t.wg.Add(1)
 	go t.subscribeLoop(ready)
 	select {
-	case err := <-ready:
-		if err != nil {
-			t.shutdown()
-			return nil, err
-		}
+	case <-ready:
 	case <-ctx.Done():
+		err := t.subscribeErr()
 		t.shutdown()
-		return nil, fmt.Errorf("redis transport: subscribe: %w", ctx.Err())
+		if err != nil {
+			return nil, fmt.Errorf("redis transport: subscribe to %s: %w (%w)", t.keys.channel, classify(err), ctx.Err())
+		}
+		return nil, fmt.Errorf("redis transport: subscribe to %s: %w", t.keys.channel, ctx.Err())
 	}
 	for range inFlight {
 		t.wg.Add(1)
