@@ -309,6 +309,9 @@ func checkServer(ctx context.Context, client goredis.UniversalClient) error {
 	return nil
 }
 
+// Config returns the transport's configuration, defaults filled in.
+func (t *Transport) Config() Config { return t.cfg }
+
 // Ping implements herald.Pinger: it fails while Redis does not answer or
 // while this node's subscription is down, since the node then neither
 // stores nor receives updates.
