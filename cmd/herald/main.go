@@ -33,6 +33,8 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the hub", runServe},
+		{"sub", "print the events of an SSE stream or Mercure topics", runSub},
+		{"pub", "publish an update to a Mercure hub", runPub},
 		{"bench", "measure a Mercure hub: idle, fanout, latency, overload", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -1,0 +1,475 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/auth"
+	"go.uber.org/goleak"
+)
+
+// subBuffer is a bytes.Buffer that a running command may write while the
+// test reads it.
+type subBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *subBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *subBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// waitFor waits until the buffer holds s.
+func (b *subBuffer) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within 10s in %q", s, b.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// cliRun is one run of the herald command with a fake environment.
+type cliRun struct {
+	stdout, stderr subBuffer
+	vars           map[string]string
+	stdin          io.Reader
+}
+
+func (r *cliRun) env() *env {
+	in := r.stdin
+	if in == nil {
+		in = strings.NewReader("")
+	}
+	return &env{stdin: in, stdout: &r.stdout, stderr: &r.stderr, getenv: func(k string) string { return r.vars[k] }}
+}
+
+// herald runs the command to its end.
+func (r *cliRun) herald(t *testing.T, args ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return run(ctx, r.env(), args)
+}
+
+// start runs the command in the background; wait returns its status.
+func (r *cliRun) start(t *testing.T, args ...string) (wait func() int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, r.env(), args) }()
+	t.Cleanup(cancel)
+	return func() int {
+		t.Helper()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(30 * time.Second):
+			cancel()
+			t.Fatal("the command did not finish")
+			return -1
+		}
+	}
+}
+
+// noLeaks checks, once the test and its cleanups are done, that it left
+// no goroutine behind.
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+const cliTestKey = "herald-cli-test-key-not-a-secret"
+
+func cliToken(t *testing.T, spec auth.TokenSpec) string {
+	t.Helper()
+	tok, err := auth.SignHMAC([]byte(cliTestKey), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// newCLIHub serves a real hub, tokens required, and returns its endpoint.
+func newCLIHub(t *testing.T) string {
+	t.Helper()
+	v, err := auth.New(auth.Config{
+		PublisherKeys:  []auth.Key{auth.HMACKey([]byte(cliTestKey))},
+		SubscriberKeys: []auth.Key{auth.HMACKey([]byte(cliTestKey))},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := herald.New(herald.WithAuthorizer(v))
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/mercure", hub)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := hub.Close(ctx); err != nil {
+			t.Errorf("hub close: %v", err)
+		}
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	return srv.URL + "/.well-known/mercure"
+}
+
+// The public parser vectors; see sse/testdata/README.md.
+type subVector struct {
+	Name       string    `json:"name"`
+	Input      *string   `json:"input"`
+	InputHex   *string   `json:"input_hex"`
+	InputParts []subPart `json:"input_parts"`
+	Chunks     []string  `json:"chunks"`
+	ChunksHex  []string  `json:"chunks_hex"`
+	Events     []struct {
+		Type      string    `json:"type"`
+		Data      *string   `json:"data"`
+		DataParts []subPart `json:"data_parts"`
+		ID        string    `json:"id"`
+	} `json:"events"`
+}
+
+type subPart struct {
+	Text   *string `json:"text"`
+	Hex    *string `json:"hex"`
+	Repeat *string `json:"repeat"`
+	Count  int     `json:"count"`
+}
+
+func subJoin(t *testing.T, parts []subPart) []byte {
+	var b []byte
+	for _, p := range parts {
+		switch {
+		case p.Text != nil:
+			b = append(b, *p.Text...)
+		case p.Hex != nil:
+			h, err := hex.DecodeString(*p.Hex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, h...)
+		case p.Repeat != nil:
+			b = append(b, strings.Repeat(*p.Repeat, p.Count)...)
+		}
+	}
+	return b
+}
+
+// TestSubVectors: "herald sub --json --no-reconnect URL" prints exactly
+// what a browser dispatches for every parser vector, one JSON line with
+// the keys type, data and id per event, when a server writes the vector
+// in chunks.
+func TestSubVectors(t *testing.T) {
+	noLeaks(t)
+	raw, err := os.ReadFile("../../sse/testdata/sse-parse.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vf struct{ Vectors []subVector }
+	if err := json.Unmarshal(raw, &vf); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vf.Vectors {
+		t.Run(v.Name, func(t *testing.T) {
+			var chunks [][]byte
+			for _, c := range v.Chunks {
+				chunks = append(chunks, []byte(c))
+			}
+			for _, h := range v.ChunksHex {
+				c, _ := hex.DecodeString(h)
+				chunks = append(chunks, c)
+			}
+			if chunks == nil {
+				var in []byte
+				switch {
+				case v.Input != nil:
+					in = []byte(*v.Input)
+				case v.InputHex != nil:
+					in, _ = hex.DecodeString(*v.InputHex)
+				default:
+					in = subJoin(t, v.InputParts)
+				}
+				for size := 1; len(in) > 0; size = size%13 + 5 {
+					n := min(size, len(in))
+					if len(in) > 4096 {
+						n = min(4096, len(in))
+					}
+					chunks = append(chunks, in[:n])
+					in = in[n:]
+				}
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				for _, c := range chunks {
+					w.Write(c)
+					w.(http.Flusher).Flush()
+				}
+			}))
+			defer srv.Close()
+			var want strings.Builder
+			for _, e := range v.Events {
+				data := ""
+				if e.Data != nil {
+					data = *e.Data
+				} else {
+					data = string(subJoin(t, e.DataParts))
+				}
+				var line bytes.Buffer
+				enc := json.NewEncoder(&line)
+				enc.SetEscapeHTML(false)
+				enc.Encode(struct {
+					Type string `json:"type"`
+					Data string `json:"data"`
+					ID   string `json:"id"`
+				}{e.Type, data, e.ID})
+				want.Write(line.Bytes())
+			}
+			var r cliRun
+			if code := r.herald(t, "sub", "--json", "--no-reconnect", srv.URL); code != 0 {
+				t.Fatalf("exit %d: %s", code, r.stderr.String())
+			}
+			got := r.stdout.String()
+			if got != want.String() {
+				t.Fatalf("output:\n%.2000s\nwant:\n%.2000s", got, want.String())
+			}
+			// Each line is one object with exactly the three keys.
+			for _, line := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+				if line == "" {
+					continue
+				}
+				var m map[string]any
+				if err := json.Unmarshal([]byte(line), &m); err != nil || len(m) != 3 || m["type"] == nil || m["data"] == nil || m["id"] == nil {
+					t.Fatalf("line %.200q: %v %v", line, m, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSubHub tails Mercure topics on a real hub while updates are
+// published with herald pub.
+func TestSubHub(t *testing.T) {
+	noLeaks(t)
+	hub := newCLIHub(t)
+	subTok := cliToken(t, auth.TokenSpec{Subscribe: []string{"https://example.com/books/{id}"}})
+	pubTok := cliToken(t, auth.TokenSpec{Publish: []string{"*"}})
+
+	var s cliRun
+	wait := s.start(t, "sub", "--hub", hub, "--topic", "https://example.com/books/{id}", "--token", subTok, "--json", "--count", "3")
+	s.stderr.waitFor(t, "connected to "+hub+"?topic=https%3A%2F%2Fexample.com%2Fbooks%2F%7Bid%7D")
+
+	pub := func(args ...string) string {
+		var p cliRun
+		p.vars = map[string]string{"HERALD_TOKEN": pubTok}
+		if code := p.herald(t, append([]string{"pub", "--hub", hub}, args...)...); code != 0 {
+			t.Fatalf("pub exit %d: %s", code, p.stderr.String())
+		}
+		return strings.TrimSpace(p.stdout.String())
+	}
+	id1 := pub("--topic", "https://example.com/books/1", "--data", "first")
+	pub("--topic", "https://example.com/authors/1", "--data", "not subscribed")
+	pub("--topic", "https://example.com/books/2", "--data", "line 1\nline 2", "--id", "b2", "--type", "update")
+	pub("--topic", "https://example.com/books/3", "--data", `{"a":"<b>"}`, "--id", "b3")
+	if code := wait(); code != 0 {
+		t.Fatalf("sub exit %d: %s", code, s.stderr.String())
+	}
+	want := fmt.Sprintf(`{"type":"message","data":"first","id":"%s"}
+{"type":"update","data":"line 1\nline 2","id":"b2"}
+{"type":"message","data":"{\"a\":\"<b>\"}","id":"b3"}
+`, id1)
+	if got := s.stdout.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+
+	// Resume after b2 with --last-event-id, draft-08 match= selector.
+	var r cliRun
+	r.vars = map[string]string{"HERALD_TOKEN": subTok}
+	if code := r.herald(t, "sub", hub, "--match", "https://example.com/books/3", "--last-event-id", "b2", "--count", "1"); code != 0 {
+		t.Fatalf("resume exit %d: %s", code, r.stderr.String())
+	}
+	if got, want := r.stdout.String(), "[message] id: b3\n{\"a\":\"<b>\"}\n\n"; got != want {
+		t.Errorf("resumed: %q, want %q", got, want)
+	}
+}
+
+// TestSubFinal: after a final update, the hub answers 204 and herald sub
+// exits 1 with the reason.
+func TestSubFinal(t *testing.T) {
+	noLeaks(t)
+	hub := newCLIHub(t)
+	pubTok := cliToken(t, auth.TokenSpec{Publish: []string{"*"}, Subscribe: []string{"*"}})
+	topic := "https://example.com/logins/42"
+
+	var s cliRun
+	wait := s.start(t, "sub", "--hub", hub, "--topic", topic, "--token", pubTok)
+	s.stderr.waitFor(t, "connected")
+	var p cliRun
+	if code := p.herald(t, "pub", "--hub", hub, "--topic", topic, "--data", "approved", "--type", "2fa-complete", "--final", "--token", pubTok); code != 0 {
+		t.Fatalf("pub exit %d: %s", code, p.stderr.String())
+	}
+	if code := wait(); code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, s.stderr.String())
+	}
+	if !strings.Contains(s.stdout.String(), "[2fa-complete] id: urn:uuid:") || !strings.Contains(s.stdout.String(), "\napproved\n") {
+		t.Errorf("stdout %q", s.stdout.String())
+	}
+	if !strings.HasSuffix(s.stderr.String(), "herald sub: server answered 204: not reconnecting\n") {
+		t.Errorf("stderr %q", s.stderr.String())
+	}
+}
+
+func TestSubRefused(t *testing.T) {
+	noLeaks(t)
+	hub := newCLIHub(t)
+	var r cliRun
+	if code := r.herald(t, "sub", "--hub", hub, "--topic", "x"); code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	if want := "herald sub: server answered 401 Unauthorized: a token is required to subscribe\n"; r.stderr.String() != want {
+		t.Errorf("stderr %q, want %q", r.stderr.String(), want)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<html>not a stream</html>")
+	}))
+	defer srv.Close()
+	r = cliRun{}
+	if code := r.herald(t, "sub", srv.URL); code != 1 || !strings.Contains(r.stderr.String(), `server answered 200 with Content-Type "text/html; charset=utf-8": not an event stream`) {
+		t.Errorf("exit %d: %q", code, r.stderr.String())
+	}
+}
+
+// TestSubReconnects: herald sub reconnects with Last-Event-ID after the
+// stream ends, waiting the server's retry.
+func TestSubReconnects(t *testing.T) {
+	noLeaks(t)
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n := len(seen)
+		seen = append(seen, r.Header.Get("Last-Event-ID")+"|"+r.Header.Get("Authorization")+"|"+r.Header.Get("X-Trace"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/event-stream")
+		if n == 0 {
+			io.WriteString(w, "retry: 100\nid: 1\ndata: a\n\n")
+			return
+		}
+		io.WriteString(w, "id: 2\ndata: b\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	var r cliRun
+	r.vars = map[string]string{"HERALD_TOKEN": "from-env", "HERALD_HEADER": "X-Trace: env"}
+	if code := r.herald(t, "sub", "--json", "--count=2", srv.URL, "--header", "X-Trace: flag"); code != 0 {
+		t.Fatalf("exit %d: %s", code, r.stderr.String())
+	}
+	if want := "{\"type\":\"message\",\"data\":\"a\",\"id\":\"1\"}\n{\"type\":\"message\",\"data\":\"b\",\"id\":\"2\"}\n"; r.stdout.String() != want {
+		t.Errorf("stdout %q", r.stdout.String())
+	}
+	if want := []string{"|Bearer from-env|flag", "1|Bearer from-env|flag"}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("requests %q, want %q", seen, want)
+	}
+	if !strings.Contains(r.stderr.String(), "herald sub: the server ended the stream; reconnecting in 1") {
+		t.Errorf("stderr %q", r.stderr.String())
+	}
+}
+
+func TestSubTimeout(t *testing.T) {
+	noLeaks(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	var r cliRun
+	if code := r.herald(t, "sub", "--timeout", "300ms", srv.URL); code != 0 {
+		t.Errorf("without --count: exit %d: %s", code, r.stderr.String())
+	}
+	r = cliRun{}
+	if code := r.herald(t, "sub", "--timeout", "300ms", "--count", "2", srv.URL); code != 1 {
+		t.Errorf("with --count: exit %d", code)
+	}
+	if !strings.Contains(r.stderr.String(), "herald sub: timed out after 300ms with 1 of 2 events") {
+		t.Errorf("stderr %q", r.stderr.String())
+	}
+	// Interrupted: exit 0.
+	r = cliRun{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- run(ctx, r.env(), []string{"sub", srv.URL}) }()
+	r.stdout.waitFor(t, "one")
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("interrupted: exit %d", code)
+	}
+}
+
+func TestSubUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"http://a/", "http://b/"},
+		{"http://a/", "--hub", "http://b/"},
+		{"--topic", "x"},
+		{"--header", "no colon", "http://a/"},
+		{"--header", ": empty name", "http://a/"},
+		{"--count", "-1", "http://a/"},
+		{"ftp://a/"},
+		{"--bogus"},
+	} {
+		var r cliRun
+		if code := r.herald(t, append([]string{"sub"}, args...)...); code != 2 {
+			t.Errorf("sub %q: exit %d, want 2", args, code)
+		}
+		if !strings.Contains(r.stderr.String(), "herald sub") && !strings.Contains(r.stderr.String(), "flag provided but not defined") {
+			t.Errorf("sub %q: stderr %q", args, r.stderr.String())
+		}
+	}
+	var r cliRun
+	if code := r.herald(t, "sub", "-h"); code != 0 || !strings.Contains(r.stderr.String(), "Exit status") {
+		t.Errorf("-h: exit %d %q", code, r.stderr.String())
+	}
+	r = cliRun{vars: map[string]string{"HERALD_COUNT": "many"}}
+	if code := r.herald(t, "sub", "http://a/"); code != 2 || !strings.Contains(r.stderr.String(), "HERALD_COUNT") {
+		t.Errorf("bad env: exit %d %q", code, r.stderr.String())
+	}
+}
+
+func TestSubConnectionFailure(t *testing.T) {
+	noLeaks(t)
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	var r cliRun
+	if code := r.herald(t, "sub", "--no-reconnect", url); code != 1 || !strings.Contains(r.stderr.String(), "connection refused") {
+		t.Errorf("exit %d: %q", code, r.stderr.String())
+	}
+}
