@@ -207,7 +207,7 @@ func Open(ctx context.Context, rawURL string, defaults Config) (*Transport, erro
 	if err != nil {
 		return nil, err
 	}
-	cfg := p.apply(defaults)
+	cfg := p.Apply(defaults)
 	client := p.NewClient()
 	t, err := newTransport(ctx, client, cfg, true)
 	if err != nil {

@@ -52,7 +52,6 @@ func (p *ParsedURL) Apply(defaults Config) Config {
 	return c
 }
 
-func (p *ParsedURL) apply(defaults Config) Config { return p.Apply(defaults) }
 
 // NewClient returns a go-redis client for the URL.
 func (p *ParsedURL) NewClient() goredis.UniversalClient {
