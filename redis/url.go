@@ -52,7 +52,6 @@ func (p *ParsedURL) Apply(defaults Config) Config {
 	return c
 }
 
-
 // NewClient returns a go-redis client for the URL.
 func (p *ParsedURL) NewClient() goredis.UniversalClient {
 	if p.Failover != nil {
