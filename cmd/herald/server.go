@@ -379,6 +379,13 @@ func (o *ops) serve(ctx context.Context, listenAddr string, hub *herald.Hub, mux
 		go func() { errc <- asrv.Serve(aln) }()
 	}
 
+	// SIGHUP reloads the certificate (the TLS files are also polled). It
+	// is caught before the server is announced, so that a reload signal
+	// sent right after never finds the default action (exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	addr := ln.Addr().String()
 	o.log.Info("herald listening", "addr", addr, "tls", secure, "h2c", c.h2c, "dashboard", c.dashboard.value)
 	go func() {
@@ -395,10 +402,6 @@ func (o *ops) serve(ctx context.Context, listenAddr string, hub *herald.Hub, mux
 		c.onListen(addr, metricsAddr)
 	}
 
-	// SIGHUP reloads the certificate; the TLS files are also polled.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	wctx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	if o.certs != nil && c.tlsReload > 0 {
