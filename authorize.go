@@ -22,9 +22,15 @@ type Claims struct {
 	// may receive.
 	Subscribe []topic.Selector
 
-	// Payload is the token's opaque payload, exposed in subscription
-	// events.
+	// Payload is the draft-07 token's opaque payload (mercure.payload),
+	// exposed in subscription events for every subscription.
 	Payload json.RawMessage
+
+	// Payloads lists, in token order, the subscribe authorization details
+	// of a draft-08 token with their payloads. A subscription's payload is
+	// that of the first detail whose selectors match the subscription's own
+	// matcher text.
+	Payloads []ScopedPayload
 
 	// Expires is when the token stops being valid; a subscriber's stream
 	// ends then. Zero means no expiry.
@@ -38,6 +44,34 @@ type Claims struct {
 	// FromCookie reports that the token came from a cookie, so a publish
 	// must pass the CSRF origin check.
 	FromCookie bool
+}
+
+// A ScopedPayload is the payload of one draft-08 subscribe authorization
+// detail and the selectors the detail grants.
+type ScopedPayload struct {
+	Selectors []topic.Selector
+	// Payload is a JSON object, or nil when the detail has none.
+	Payload json.RawMessage
+}
+
+// payloadFor returns the payload a subscription whose matcher text is expr
+// carries: the draft-07 token-wide payload, or the payload of the first
+// draft-08 subscribe detail that matches expr as if it were a topic.
+func (c *Claims) payloadFor(cache *topic.Cache, expr string) json.RawMessage {
+	if c == nil {
+		return nil
+	}
+	if c.Draft != 8 {
+		return c.Payload
+	}
+	for _, sp := range c.Payloads {
+		for _, s := range sp.Selectors {
+			if cache.Match(s, expr) {
+				return sp.Payload
+			}
+		}
+	}
+	return nil
 }
 
 // An Action is what a request asks the hub to do.

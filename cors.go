@@ -47,26 +47,41 @@ func listed(list []string, origin string) bool {
 	return false
 }
 
-// originAllowed is the CSRF check for a publish authorized by a cookie: its
-// Origin (or, failing that, its Referer's origin) must be on the publish
-// origins list, or on the CORS list when no publish list is set.
+// originAllowed is the CSRF check for a publish authorized by a cookie:
+// its Origin (or, failing that, its Referer's origin) must be the hub's own
+// origin or one of the publish origins — or, when no publish origin is
+// set, one of the CORS origins. "*" never matches here: a cookie must not
+// let every site on the Web publish in the victim's name. A request with
+// neither header is refused (draft-08 security considerations).
 func (h *Hub) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if origin == "" || origin == "null" {
 		ref, err := url.Parse(r.Header.Get("Referer"))
 		if err != nil || ref.Scheme == "" || ref.Host == "" {
 			return false
 		}
 		origin = ref.Scheme + "://" + ref.Host
 	}
+	if self := originOf(h.hubURL(r)); self != "" && strings.EqualFold(self, origin) {
+		return true
+	}
 	list := h.cfg.publishOrigins
 	if len(list) == 0 {
 		list = h.cfg.corsOrigins
 	}
 	for _, o := range list {
-		if o == "*" || strings.EqualFold(o, origin) {
+		if o != "*" && strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
 			return true
 		}
 	}
 	return false
+}
+
+// originOf returns the scheme://host[:port] of an absolute URL.
+func originOf(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Scheme == "" || pu.Host == "" {
+		return ""
+	}
+	return pu.Scheme + "://" + pu.Host
 }

@@ -8,9 +8,13 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	whatwgurl "github.com/nlnwa/whatwg-url/url"
 
 	"github.com/heraldpush/herald/topic"
 )
@@ -46,30 +50,53 @@ func httpError(w http.ResponseWriter, status int, msg string) {
 	io.WriteString(w, msg+"\n")
 }
 
-// writeAuthError answers an authorization failure per RFC 6750.
-func (h *Hub) writeAuthError(w http.ResponseWriter, err error) {
+// writeAuthError answers an authorization failure per RFC 6750: every 401
+// and 403 carries a Bearer challenge with the resource_metadata parameter
+// of RFC 9728 (draft-08), an error code when a token was presented, and a
+// description safe to show (the cause stays in the hub's log).
+func (h *Hub) writeAuthError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *AuthError
 	if !errors.As(err, &ae) {
 		ae = &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the token is not valid", Err: err}
 	}
+	if ae.Err != nil {
+		h.log.Debug("request refused", "status", ae.Status, "code", ae.Code, "reason", ae.Err, "path", r.URL.Path)
+	}
 	challenge := `Bearer realm="mercure"`
-	if h.cfg.metadataURL != "" {
-		challenge += `, resource_metadata="` + h.cfg.metadataURL + `"`
+	if mu := h.metadataURL(r); mu != "" {
+		challenge += `, resource_metadata="` + mu + `"`
 	}
 	if ae.Code != "" {
 		challenge += `, error="` + ae.Code + `"`
 		if ae.Description != "" {
-			challenge += `, error_description="` + strings.ReplaceAll(ae.Description, `"`, `'`) + `"`
+			challenge += `, error_description="` + quoteSafe(ae.Description) + `"`
 		}
-	}
-	if ae.Status == http.StatusUnauthorized || ae.Code != "" {
-		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	status := ae.Status
 	if status == 0 {
 		status = http.StatusUnauthorized
 	}
-	httpError(w, status, ae.Description)
+	if status == http.StatusUnauthorized || status == http.StatusForbidden || ae.Code != "" {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	desc := ae.Description
+	if desc == "" {
+		desc = http.StatusText(status)
+	}
+	httpError(w, status, desc)
+}
+
+// quoteSafe makes s fit in a quoted-string of a challenge.
+func quoteSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '"' || r == '\\':
+			return '\''
+		case r < 0x20 || r == 0x7f:
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // authorize returns the request's claims; nil claims mean no token.
@@ -80,54 +107,93 @@ func (h *Hub) authorize(r *http.Request, action Action) (*Claims, error) {
 	return h.cfg.authorizer.Authorize(r, action)
 }
 
+// A reqSelector is one topic selector of a subscribe request and the
+// revision whose parameter carried it.
+type reqSelector struct {
+	sel topic.Selector
+	// draft is 7 for topic=, 8 for match, match_exact and match_urlpattern.
+	draft int
+	// matchType is the draft-08 matcher type name ("exact" or
+	// "urlpattern") of the parameter.
+	matchType string
+}
+
+// Subscribe query parameters.
+const (
+	paramTopic           = "topic"            // draft-07
+	paramMatch           = "match"            // draft-08, exact
+	paramMatchExact      = "match_exact"      // draft-08, exact
+	paramMatchURLPattern = "match_urlpattern" // draft-08, URL pattern
+)
+
 // parseSelectors reads the topic selectors of a subscribe request, in both
-// Mercure revisions' forms.
-func (h *Hub) parseSelectors(q url.Values) ([]topic.Selector, error) {
-	var sels []topic.Selector
-	seen := make(map[topic.Key]bool)
-	addSel := func(s topic.Selector) {
-		if k := s.Key(); !seen[k] {
-			seen[k] = true
-			sels = append(sels, s)
-		}
-	}
+// Mercure revisions' forms: draft-07 topic= (exact or URI template) and
+// draft-08 match=, match_exact= and match_urlpattern=. A request may mix
+// them; each selector keeps its own revision's meaning. The whole match*
+// namespace is reserved (draft-08): any other parameter whose name begins
+// with "match", in any case, is an error, as is an empty, over-long,
+// over-complex or ill-formed value, invalid UTF-8, a control or format
+// character, or more than the configured number of selectors. Relative URL
+// patterns are resolved against hubURL.
+func (h *Hub) parseSelectors(q url.Values, hubURL string) ([]reqSelector, error) {
+	p := topic.Parser{BaseURL: hubURL, MaxCount: h.cfg.maxSelectors}
+	var out []reqSelector
 	n := 0
-	for name, values := range q {
+	// Parameters in a fixed order, so that errors and subscription events
+	// do not depend on map iteration.
+	names := make([]string, 0, len(q))
+	for name := range q {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
 		var kind topic.Kind
+		rs := reqSelector{draft: 8}
 		switch {
-		case name == "topic":
-			kind = 0 // draft-07: decided by ParseDraft07
-		case name == "match" || name == "match_exact":
-			kind = topic.Exact
-		case name == "match_urlpattern":
-			kind = topic.URLPattern
-		case strings.HasPrefix(name, "match"):
-			return nil, fmt.Errorf("unsupported selector parameter %q (use match, match_exact or match_urlpattern)", name)
+		case name == paramTopic:
+			rs.draft = 7
+		case name == paramMatch || name == paramMatchExact:
+			kind, rs.matchType = topic.Exact, "exact"
+		case name == paramMatchURLPattern:
+			kind, rs.matchType = topic.URLPattern, "urlpattern"
+		case len(name) >= 5 && strings.EqualFold(name[:5], "match"):
+			return nil, fmt.Errorf("unsupported topic matcher parameter %q: use match, match_exact or match_urlpattern (names are case-sensitive)", name)
 		default:
 			continue
 		}
-		for _, v := range values {
-			n++
-			if n > h.cfg.maxSelectors {
-				return nil, fmt.Errorf("too many topic selectors (at most %d)", h.cfg.maxSelectors)
+		for _, v := range q[name] {
+			if n++; n > h.cfg.maxSelectors {
+				return nil, fmt.Errorf("too many topic selectors: at most %d per request", h.cfg.maxSelectors)
 			}
-			var s topic.Selector
 			var err error
-			if name == "topic" {
-				s, err = topic.ParseDraft07(v)
+			if rs.draft == 7 {
+				rs.sel, err = p.ParseDraft07(v)
 			} else {
-				s, err = topic.Parse(kind, v)
+				rs.sel, err = p.Parse(kind, v)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%s=%q: %w", name, v, err)
+				return nil, fmt.Errorf("%s: %w", name, err)
 			}
-			addSel(s)
+			out = append(out, rs)
 		}
 	}
-	if len(sels) == 0 {
-		return nil, errors.New("missing topic selector: add at least one topic= or match= query parameter")
+	if len(out) == 0 {
+		return nil, errors.New("missing topic selector: add at least one topic= (draft-07) or match= (draft-08) query parameter")
 	}
-	return sels, nil
+	return out, nil
+}
+
+// dedupSelectors returns the distinct selectors the shard indexes.
+func dedupSelectors(rs []reqSelector) []topic.Selector {
+	sels := make([]topic.Selector, 0, len(rs))
+	seen := make(map[topic.Key]bool, len(rs))
+	for _, r := range rs {
+		if k := r.sel.Key(); !seen[k] {
+			seen[k] = true
+			sels = append(sels, r.sel)
+		}
+	}
+	return sels
 }
 
 // lastEventID reads the resume cursor: the header wins over the query
@@ -149,18 +215,27 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "the hub is shutting down")
 		return
 	}
-	sels, err := h.parseSelectors(r.URL.Query())
+	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
+		// Go drops a malformed pair; refusing beats silently subscribing
+		// to fewer topics than asked.
+		httpError(w, http.StatusBadRequest, "malformed query string: "+err.Error())
 		return
 	}
+	hubURL := h.hubURL(r)
+	reqSels, err := h.parseSelectors(query, hubURL)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "topic: "))
+		return
+	}
+	sels := dedupSelectors(reqSels)
 	claims, err := h.authorize(r, ActionSubscribe)
 	if err != nil {
-		h.writeAuthError(w, err)
+		h.writeAuthError(w, r, err)
 		return
 	}
 	if claims == nil && !h.cfg.anonymous {
-		h.writeAuthError(w, &AuthError{Status: http.StatusUnauthorized, Description: "a token is required to subscribe"})
+		h.writeAuthError(w, r, &AuthError{Status: http.StatusUnauthorized, Description: "a token is required to subscribe"})
 		return
 	}
 	sub := newSubscriber(h, sels, claims)
@@ -174,8 +249,8 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "invalid Last-Event-ID")
 		return
 	}
-	if !sub.deadline.IsZero() && !sub.deadline.After(time.Now()) {
-		h.writeAuthError(w, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the token has expired"})
+	if claims != nil && !claims.Expires.IsZero() && !claims.Expires.After(time.Now()) {
+		h.writeAuthError(w, r, &AuthError{Status: http.StatusUnauthorized, Code: "invalid_token", Description: "the token has expired"})
 		return
 	}
 
@@ -195,6 +270,16 @@ func (h *Hub) serveSubscribe(w http.ResponseWriter, r *http.Request) {
 	sub.state = stateReplaying
 	if so, ok := h.cfg.observer.(StreamObserver); ok {
 		sub.onEnd = so.StreamOpened(r, len(sels))
+	}
+	if h.subs != nil {
+		// Subscription events: "active" now, "inactive" whenever and
+		// however the stream ends (the hook runs once, from end).
+		closeSubs := h.subs.open(reqSels, claims, hubURL)
+		if prev := sub.onEnd; prev != nil {
+			sub.onEnd = func() { prev(); closeSubs() }
+		} else {
+			sub.onEnd = closeSubs
+		}
 	}
 	shard := h.pickShard()
 	sub.shard = shard
@@ -361,6 +446,15 @@ func (sub *subscriber) matches(c *topic.Cache, u *Update) bool {
 	return !u.Private || sub.mayReceivePrivate(c, u)
 }
 
+// Bounds on single publish fields; a longer one is answered 413, as
+// draft-08 asks of implementation limits.
+const (
+	maxIDLength    = 1024
+	maxTypeLength  = 256
+	maxRetryLength = 18 // more digits would overflow a millisecond count
+	maxTopics      = 100
+)
+
 func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	if h.closed.Load() {
 		w.Header().Set("Retry-After", "1")
@@ -369,15 +463,16 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	claims, err := h.authorize(r, ActionPublish)
 	if err != nil {
-		h.writeAuthError(w, err)
+		h.writeAuthError(w, r, err)
 		return
 	}
 	if claims == nil && !h.cfg.publishNoToken {
-		h.writeAuthError(w, &AuthError{Status: http.StatusUnauthorized, Description: "a token is required to publish"})
+		h.writeAuthError(w, r, &AuthError{Status: http.StatusUnauthorized, Description: "a token is required to publish"})
 		return
 	}
 	if claims != nil && claims.FromCookie && !h.originAllowed(r) {
-		httpError(w, http.StatusForbidden, "a publish authorized by a cookie must come from an allowed Origin")
+		// CSRF: a browser sends the cookie along with any site's form post.
+		httpError(w, http.StatusForbidden, "a publish authorized by a cookie must come from an allowed Origin (see --publish-origins)")
 		return
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -397,30 +492,31 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	u := &Update{
-		Topics:  f["topic"],
-		Data:    f.Get("data"),
-		ID:      f.Get("id"),
-		Type:    f.Get("type"),
-		Retry:   f.Get("retry"),
-		Private: f.Has("private") && f.Get("private") != "false" && f.Get("private") != "0",
+		Topics: f["topic"],
+		Data:   f.Get("data"),
+		ID:     f.Get("id"),
+		Type:   f.Get("type"),
+		Retry:  f.Get("retry"),
+		// The field's presence makes the update private, whatever its
+		// value (both revisions): "private=false" is private too.
+		Private: f.Has("private"),
 		Final:   f.Has("final") && f.Get("final") != "false" && f.Get("final") != "0",
 	}
-	if f.Has("id") && u.ID == "" {
-		httpError(w, http.StatusBadRequest, "invalid update id: empty")
+	if status, msg := h.checkPublishFields(f, u, claims); status != 0 {
+		httpError(w, status, msg)
 		return
 	}
-	if err := u.Validate(); err != nil {
-		httpError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "herald: "))
-		return
-	}
+	hubPath := urlPath(h.hubURL(r))
 	for _, t := range u.Topics {
-		if isHubURL(t, r) {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("invalid topic %q: it is inside the hub's own URL space", t))
+		if inHubNamespace(t, h.hubURL(r), hubPath) {
+			// draft-08: 403, not 400 — the hub's own resources, such as
+			// subscription events, live there and must not be forged.
+			httpError(w, http.StatusForbidden, fmt.Sprintf("topic %q is inside the hub's reserved namespace %s", t, hubPath))
 			return
 		}
 	}
 	if claims != nil && !allowsAll(h.cache, claims.Publish, u.Topics) {
-		h.writeAuthError(w, &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token does not allow publishing to every topic of this update"})
+		h.writeAuthError(w, r, &AuthError{Status: http.StatusForbidden, Code: "insufficient_scope", Description: "the token does not allow publishing to every topic of this update"})
 		return
 	}
 	if err := h.Publish(r.Context(), u); err != nil {
@@ -443,16 +539,129 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, u.ID)
 }
 
-// isHubURL reports whether topic t names a URL inside the hub's own path on
-// this host (draft-08 forbids publishing there: subscription events live
-// there).
-func isHubURL(t string, r *http.Request) bool {
-	if strings.HasPrefix(t, "/") {
-		return strings.HasPrefix(t, r.URL.Path)
+// checkPublishFields applies the publish rules of draft-08 — which draft-07
+// publishers meet too, except the single topic, required only of draft-08
+// (access token) publishers — and returns the status and message of the
+// first violation, or 0. Field limits answer 413, bad values 400.
+func (h *Hub) checkPublishFields(f url.Values, u *Update, claims *Claims) (int, string) {
+	switch {
+	case len(u.Topics) == 0:
+		return http.StatusBadRequest, "missing topic field"
+	case len(u.Topics) > 1 && claims != nil && claims.Draft == 8:
+		return http.StatusBadRequest, "a draft-08 update has exactly one topic field"
+	case len(u.Topics) > maxTopics:
+		return http.StatusBadRequest, fmt.Sprintf("too many topic fields (at most %d)", maxTopics)
+	case len(f["id"]) > 1, len(f["type"]) > 1, len(f["retry"]) > 1, len(f["data"]) > 1:
+		return http.StatusBadRequest, "the id, type, retry and data fields may appear once each"
+	case f.Has("id") && u.ID == "":
+		return http.StatusBadRequest, "invalid update id: empty"
+	case len(u.ID) > maxIDLength:
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the id is longer than %d bytes", maxIDLength)
+	case len(u.Type) > maxTypeLength:
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the type is longer than %d bytes", maxTypeLength)
+	case len(u.Retry) > maxRetryLength:
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the retry is longer than %d digits", maxRetryLength)
 	}
-	u, err := url.Parse(t)
-	if err != nil || u.Host == "" {
+	for _, t := range u.Topics {
+		if len(t) > MaxTopicLength {
+			return http.StatusRequestEntityTooLarge, fmt.Sprintf("a topic is longer than %d bytes", MaxTopicLength)
+		}
+		if err := topic.ValidateText(t); err != nil {
+			return http.StatusBadRequest, fmt.Sprintf("invalid topic: %v", err)
+		}
+	}
+	for name, v := range map[string]string{"id": u.ID, "type": u.Type} {
+		if err := topic.ValidateText(v); err != nil {
+			return http.StatusBadRequest, fmt.Sprintf("invalid %s: %v", name, err)
+		}
+	}
+	if err := u.Validate(); err != nil {
+		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), "herald: ")
+	}
+	return 0, ""
+}
+
+// inHubNamespace reports whether topic t, resolved as a URL reference
+// against the hub URL with the WHATWG URL parser, names the hub's own path
+// or a path below it — on any scheme or host (draft-08). Dot segments are
+// removed and percent-encoded unreserved characters decoded first, so that
+// "/.well-known/%6Dercure/x" or "/a/../.well-known/mercure/x" cannot slip
+// by. A topic that does not parse as a URL reference is not in it.
+func inHubNamespace(t, hubURL, hubPath string) bool {
+	base, err := whatwgurl.Parse(hubURL)
+	if err != nil {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host) && strings.HasPrefix(u.Path, r.URL.Path)
+	// The WHATWG parser removes dot segments, "%2e" spellings included.
+	u, err := base.Parse(t)
+	if err != nil {
+		return false
+	}
+	p := decodeUnreserved(u.Pathname())
+	hp := decodeUnreserved(hubPath)
+	return p == hp || strings.HasPrefix(p, strings.TrimSuffix(hp, "/")+"/")
+}
+
+// decodeUnreserved decodes the percent-encoded octets of RFC 3986
+// unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~"), which name the
+// same resource encoded or not.
+func decodeUnreserved(p string) string {
+	if !strings.Contains(p, "%") {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) {
+			if v, err := strconv.ParseUint(p[i+1:i+3], 16, 8); err == nil {
+				c := byte(v)
+				if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+					b.WriteByte(c)
+					i += 2
+					continue
+				}
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// urlPath returns the path of an absolute URL, "/" when it has none.
+func urlPath(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.EscapedPath() == "" {
+		return "/"
+	}
+	return pu.EscapedPath()
+}
+
+// WithHubURL sets the hub's public URL, e.g.
+// "https://example.com/.well-known/mercure". Relative URL patterns and
+// relative topics are resolved against it (draft-08), the reserved topic
+// namespace and subscription-event topics follow its path, and it names
+// the hub in WWW-Authenticate challenges. Without it the hub derives the
+// URL from each request (see RequestHubURL), which is wrong behind a proxy
+// that terminates TLS or rewrites the host.
+func WithHubURL(u string) Option { return func(c *config) { c.hubURL = strings.TrimSuffix(u, "/") } }
+
+// WithResourceMetadataURL sets the URL of the hub's RFC 9728 protected
+// resource metadata, given in WWW-Authenticate challenges. Default: the
+// well-known location derived from the hub URL (ResourceMetadataURL).
+func WithResourceMetadataURL(u string) Option { return func(c *config) { c.metadataURL = u } }
+
+// hubURL returns the hub's URL: the configured one, or the one the request
+// reached the hub at.
+func (h *Hub) hubURL(r *http.Request) string {
+	if h.cfg.hubURL != "" {
+		return h.cfg.hubURL
+	}
+	return RequestHubURL(r)
+}
+
+// metadataURL returns the URL of the hub's protected resource metadata.
+func (h *Hub) metadataURL(r *http.Request) string {
+	if h.cfg.metadataURL != "" {
+		return h.cfg.metadataURL
+	}
+	return ResourceMetadataURL(h.hubURL(r))
 }

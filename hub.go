@@ -44,6 +44,8 @@ type config struct {
 	metadataURL    string
 	finishedTTL    time.Duration
 	observer       Observer
+	hubURL         string // Mercure: WithHubURL (http.go)
+	subscriptions  bool   // Mercure: WithSubscriptions (subscriptions.go)
 }
 
 // An Option configures a Hub.
@@ -154,6 +156,8 @@ type Hub struct {
 	next      atomic.Uint32
 	finished  *finishedTopics
 	rawConns  *rawServer // nil where hijacked streams are not supported
+	// subs tracks Mercure subscriptions; nil unless WithSubscriptions.
+	subs *subscriptionRegistry
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -212,6 +216,9 @@ func New(opts ...Option) *Hub {
 	if h.transport == nil {
 		h.transport = NewMemoryTransport(MemoryConfig{})
 		h.ownsTr = true
+	}
+	if cfg.subscriptions {
+		h.subs = newSubscriptionRegistry(h) // subscriptions.go
 	}
 	h.shards = make([]*shard, cfg.shards)
 	for i := range h.shards {
@@ -272,6 +279,9 @@ func (h *Hub) Publish(ctx context.Context, u *Update) error {
 func (h *Hub) deliver(u *Update) {
 	if u.Final {
 		h.finished.add(u.Topics, time.Now())
+	}
+	if h.subs != nil {
+		h.subs.last.Store(u) // the subscriptions API's lastEventID
 	}
 	m := newMessage(u)
 	for _, s := range h.shards {

@@ -35,6 +35,7 @@ func commands() []command {
 		{"serve", "run the hub", runServe},
 		{"sub", "print the events of an SSE stream or Mercure topics", runSub},
 		{"pub", "publish an update to a Mercure hub", runPub},
+		{"token", "mint a publisher or subscriber token (draft-07 or draft-08)", runToken},
 		{"bench", "measure a Mercure hub: idle, fanout, latency, overload", runBench},
 		{"version", "print the version", runVersion},
 	}

@@ -38,6 +38,8 @@ type serveConfig struct {
 	demo             bool
 	logLevel         string
 	ops              opsConfig // logging, metrics, TLS, limits, dashboard: server.go
+	// mercure: keys, hub URL, subscriptions (token.go).
+	mercure mercureFlags
 }
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
@@ -59,6 +61,15 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.demo, "demo", false, "try Herald on this machine: anonymous subscribers and the public demo key "+demoKey+" (never in production)")
 	fs.BoolVar(&c.publishNoToken, "insecure-publish-without-token", false, "let anyone who reaches the hub publish without a token (never on an open network)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.mercure.hubURL, "hub-url", "", "public URL of the hub, e.g. https://example.com/.well-known/mercure: base of relative URL patterns, default audience (default: the URL each request reached the hub at)")
+	fs.BoolVar(&c.mercure.subscriptions, "subscriptions", false, "publish subscription events and serve the subscriptions API (per node)")
+	fs.StringVar(&c.mercure.cookieName, "cookie-name", herald.CookieName07, "name of the draft-07 authorization cookie")
+	fs.Var(&c.mercure.publicKeys, "jwt-public-key", "PEM file(s) of RSA, ECDSA or Ed25519 public keys that verify publisher and subscriber tokens (comma-separated)")
+	fs.Var(&c.mercure.publisherPublicKeys, "publisher-jwt-public-key", "PEM file(s) of public keys for publisher tokens only")
+	fs.Var(&c.mercure.subscriberPublicKeys, "subscriber-jwt-public-key", "PEM file(s) of public keys for subscriber tokens only")
+	fs.Var(&c.mercure.jwks, "jwks", "JSON Web Key Set(s) for both roles: a file path, or an https URL fetched and refreshed in the background (comma-separated)")
+	fs.DurationVar(&c.mercure.jwksRefresh, "jwks-refresh", 5*time.Minute, "how often a JWKS URL is fetched again")
+	fs.Var(&c.mercure.algorithms, "jwt-algorithms", "allowed token signature algorithms (comma-separated; default HS256..512, RS*, PS*, ES*, EdDSA; never none)")
 	c.ops.flags(fs)
 }
 
@@ -131,22 +142,16 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 		subKey = cfg.jwtKey
 	}
 	generated := false
-	if pubKey == "" && subKey == "" {
+	if pubKey == "" && subKey == "" && !cfg.mercure.hasKeys() {
 		pubKey = randomSecret()
 		subKey = pubKey
 		generated = true
 	}
-	acfg := auth.Config{Audience: cfg.audience}
-	if pubKey != "" {
-		acfg.PublisherKeys = []auth.Key{bind(auth.HMACKey([]byte(pubKey)), cfg.issuer)}
-	}
-	if subKey != "" {
-		acfg.SubscriberKeys = []auth.Key{bind(auth.HMACKey([]byte(subKey)), cfg.issuer)}
-	}
-	verifier, err := auth.New(acfg)
+	verifier, metadata, closeKeys, err := cfg.mercure.verifier(ctx, cfg, pubKey, subKey, log)
 	if err != nil {
 		return err
 	}
+	defer closeKeys()
 
 	hub := herald.New(
 		herald.WithTransport(tr),
@@ -163,10 +168,15 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 		herald.WithMaxSelectors(cfg.ops.maxSelectors),
 		herald.WithMaxPublishSize(cfg.ops.maxPublishSize),
 		herald.WithQueueLimits(cfg.ops.queueSize, cfg.ops.queueBytes),
+		herald.WithHubURL(cfg.mercure.hubURL),
+		herald.WithSubscriptions(cfg.mercure.subscriptions),
 	)
 
 	mux := http.NewServeMux()
 	mux.Handle(hubPath, hub)
+	mux.Handle(hubPath+"/subscriptions", hub.SubscriptionsHandler())
+	mux.Handle(hubPath+"/subscriptions/", hub.SubscriptionsHandler())
+	mux.Handle(auth.MetadataPath(hubPath), metadata)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "ok node=%s\n", hub.NodeID())
