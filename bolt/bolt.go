@@ -701,6 +701,25 @@ func (t *Transport) Ping(ctx context.Context) error {
 	return nil
 }
 
+// WriteTo writes a consistent copy of the whole file to w while the
+// transport keeps running: one bbolt read transaction, so publishes go on
+// (herald backup uses it). Close waits for a copy in progress.
+func (t *Transport) WriteTo(w io.Writer) (int64, error) {
+	if t.closed.Load() {
+		return 0, herald.ErrClosed
+	}
+	var n int64
+	err := t.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("bolt: backup of %s: %w", t.path, err)
+	}
+	return n, nil
+}
+
 // Close commits what is queued, stops the writer and releases the file.
 // Publish, History and Listen fail with herald.ErrClosed afterwards.
 // Calling it again returns the first call's result.
