@@ -163,7 +163,8 @@ func (s *Server) Shutdown() {
 // same port and store directory: JetStream recovers its streams from disk
 // and clients reconnect. The port was free a moment ago, so binding it
 // again normally succeeds at once; Restart retries briefly in case the
-// kernel has not released it yet.
+// kernel has not released it yet. Call it from the test's goroutine: it
+// fails the test if the server does not come back.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Shutdown()
