@@ -341,7 +341,11 @@ const maxConnectAttempts = 3
 
 func (s *subscriber) run() {
 	defer s.g.wg.Done()
-	defer s.c.state.Store(stateDone)
+	defer func() {
+		if s.c.state.Load() != stateFailed {
+			s.c.state.Store(stateDone)
+		}
+	}()
 	ctx := s.g.ctx
 	attempts := 0
 	for {

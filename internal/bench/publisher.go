@@ -168,19 +168,17 @@ func (p *publisher) publishCount(ctx context.Context, n int) error {
 }
 
 // publishPaced publishes every interval, starting after offset, until
-// ctx is done. A publisher that falls behind (the hub answers slowly)
-// does not burst to catch up: the offered rate drops, which is what a
-// hub that slows its publishers should achieve.
-func (p *publisher) publishPaced(ctx context.Context, interval, offset time.Duration) error {
+// the time until. A publish under way at that time is finished, so that
+// the hub's answer is known. A publisher that falls behind (the hub
+// answers slowly) does not burst to catch up: the offered rate drops,
+// which is what a hub that slows its publishers should achieve.
+func (p *publisher) publishPaced(ctx context.Context, interval, offset time.Duration, until time.Time) error {
 	next := time.Now().Add(offset)
-	for {
+	for next.Before(until) {
 		if err := sleepUntil(ctx, next); err != nil {
-			return nil // the duration is over
+			return err
 		}
 		if err := p.publishNext(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			return err
 		}
 		next = next.Add(interval)
@@ -189,6 +187,7 @@ func (p *publisher) publishPaced(ctx context.Context, interval, offset time.Dura
 			next = now
 		}
 	}
+	return nil
 }
 
 // publishPacedCount publishes n updates, one every interval.

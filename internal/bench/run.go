@@ -446,6 +446,7 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 	if cfg.Scenario == Idle && d.Heartbeats == 0 {
 		res.Notes = append(res.Notes, "no heartbeat arrived in the window: the hub's heartbeat interval may be longer than --duration")
 	}
+	r.phase.Store("done")
 	stopSampler()
 	<-samplerDone
 	r.mu.Lock()
@@ -576,7 +577,7 @@ func (r *runner) waitConnected(ctx context.Context) error {
 	n := int64(r.cfg.Subscribers)
 	// Worker stats arrive a little later than the workers start.
 	return r.waitFor(ctx, func(st GroupStats) bool {
-		return st.Subscribers == n && st.Connected+st.Failed >= n && st.Live+st.Failed >= n
+		return st.Subscribers == n && st.Connected+st.Failed >= n
 	})
 }
 
@@ -643,12 +644,13 @@ func (r *runner) publish(ctx context.Context) error {
 			eg.Go(func() error { return p.publishCount(ectx, count) })
 		}
 	default:
-		dctx, cancel := context.WithTimeout(ectx, cfg.Duration)
-		defer cancel()
+		until := time.Now().Add(cfg.Duration)
 		n := len(r.pubs)
 		interval := time.Duration(float64(n) / cfg.Rate * float64(time.Second))
 		for i, p := range r.pubs {
-			eg.Go(func() error { return p.publishPaced(dctx, interval, time.Duration(i)*interval/time.Duration(n)) })
+			eg.Go(func() error {
+				return p.publishPaced(ectx, interval, time.Duration(i)*interval/time.Duration(n), until)
+			})
 		}
 	}
 	return eg.Wait()
@@ -700,13 +702,14 @@ func (r *runner) sample(ctx context.Context) {
 	prevAt := time.Now()
 	lastPrint := time.Time{}
 	for {
+		var now time.Time
+		final := false
 		select {
 		case <-ctx.Done():
-			if r.cfg.Progress != nil && r.cfg.ProgressTTY {
-				fmt.Fprintln(r.cfg.Progress)
-			}
-			return
-		case now := <-t.C:
+			now, final = time.Now(), true
+		case now = <-t.C:
+		}
+		{
 			st := r.stats()
 			s := Sample{
 				T:        round(now.Sub(r.start).Seconds(), 3),
@@ -740,24 +743,36 @@ func (r *runner) sample(ctx context.Context) {
 			}
 			prevClient = c
 			prev, prevAt = s, now
-			r.mu.Lock()
-			r.timeline = append(r.timeline, s)
-			r.mu.Unlock()
-			if r.cfg.Progress != nil && (r.cfg.ProgressTTY || now.Sub(lastPrint) >= r.cfg.ProgressEvery) {
+			if !final {
+				r.mu.Lock()
+				r.timeline = append(r.timeline, s)
+				r.mu.Unlock()
+			}
+			if r.cfg.Progress != nil && (final || r.cfg.ProgressTTY || now.Sub(lastPrint) >= r.cfg.ProgressEvery) {
 				lastPrint = now
 				line := progressLine(r.cfg.Scenario, s, st, int64(r.cfg.Subscribers))
-				if r.cfg.ProgressTTY {
+				switch {
+				case r.cfg.ProgressTTY && final:
+					fmt.Fprintf(r.cfg.Progress, "\r\033[K%s\n", line)
+				case r.cfg.ProgressTTY:
 					fmt.Fprintf(r.cfg.Progress, "\r\033[K%s", line)
-				} else {
+				default:
 					fmt.Fprintln(r.cfg.Progress, line)
 				}
+			}
+			if final {
+				return
 			}
 		}
 	}
 }
 
 func progressLine(sc Scenario, s Sample, st GroupStats, n int64) string {
-	line := fmt.Sprintf("[%s %5.0fs] %-8s subs %d/%d live", sc, s.T, s.Phase, s.Live, n)
+	live, what := s.Live, "live"
+	if s.Phase == "done" {
+		live, what = st.Connected, "connected"
+	}
+	line := fmt.Sprintf("[%s %5.0fs] %-8s subs %d/%d %s", sc, s.T, s.Phase, live, n, what)
 	if st.Failed > 0 {
 		line += fmt.Sprintf(" (%d failed)", st.Failed)
 	}
