@@ -37,6 +37,7 @@ func commands() []command {
 		{"pub", "publish an update to a Mercure hub", runPub},
 		{"token", "mint a publisher or subscriber token (draft-07 or draft-08)", runToken},
 		{"bench", "measure a Mercure hub: idle, fanout, latency, overload", runBench},
+		{"backup", "copy a bolt:// history file, online through the admin socket or offline", runBackup},
 		{"version", "print the version", runVersion},
 	}
 }

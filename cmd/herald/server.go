@@ -42,6 +42,7 @@ type opsConfig struct {
 	accessLog   bool
 
 	metricsAddr string
+	adminSocket string
 
 	tlsCert, tlsKey   string
 	tlsReload         time.Duration
@@ -82,6 +83,7 @@ func (c *opsConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.logFormat, "log-format", "log format: text or json")
 	fs.BoolVar(&c.accessLog, "access-log", false, "log every request (method, path without query, status, duration; never tokens or cookies)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address instead of the main one (off: no metrics)")
+	fs.StringVar(&c.adminSocket, "admin-socket", "", "Unix socket for operator commands such as herald backup (only this user may connect)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); with --tls-key serves HTTPS and HTTP/2, reloaded when it changes or on SIGHUP")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.DurationVar(&c.tlsReload, "tls-reload-interval", 10*time.Second, "how often to check the TLS files for a renewal (0: only on SIGHUP)")
@@ -367,6 +369,17 @@ func (o *ops) serve(ctx context.Context, listenAddr string, hub *herald.Hub, mux
 		metricsAddr = mln.Addr().String()
 		go func() { errc <- msrv.Serve(mln) }()
 		o.log.Info("metrics listening", "addr", metricsAddr)
+	}
+	if c.adminSocket != "" {
+		aln, err := listenAdmin(c.adminSocket)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		asrv := &http.Server{Handler: adminHandler(hub, o.log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
+		servers = append(servers, asrv)
+		go func() { errc <- asrv.Serve(aln) }()
+		o.log.Info("admin socket listening", "path", c.adminSocket)
 	}
 	if o.acme != nil && c.acmeHTTPAddr != "" {
 		aln, err := net.Listen("tcp", c.acmeHTTPAddr)
