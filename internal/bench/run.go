@@ -233,6 +233,16 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 		r.pubs = append(r.pubs, newPublisher(i, cfg, r.run, client, r.pubLat))
 	}
 
+	if err := r.startGroups(ctx, workers); err != nil {
+		return nil, err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			r.closeGroups()
+		}
+	}()
+
 	// Sample and print progress until the run is over.
 	sctx, stopSampler := context.WithCancel(ctx)
 	samplerDone := make(chan struct{})
@@ -243,16 +253,6 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 	defer func() {
 		stopSampler()
 		<-samplerDone
-	}()
-
-	if err := r.startGroups(ctx, workers); err != nil {
-		return nil, err
-	}
-	closed := false
-	defer func() {
-		if !closed {
-			r.closeGroups()
-		}
 	}()
 
 	// Connect.
