@@ -519,12 +519,9 @@ func accessLog(log *slog.Logger, lim *limits.Limiter, next http.Handler) http.Ha
 		next.ServeHTTP(sw, r)
 		status := sw.status
 		if status == 0 {
-			status = http.StatusOK
-			if sw.hijacked {
-				status = http.StatusSwitchingProtocols // taken off net/http by the hub
-			}
+			status = http.StatusOK // also a stream the hub took over and answered itself
 		}
-		log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", status),
@@ -532,7 +529,11 @@ func accessLog(log *slog.Logger, lim *limits.Limiter, next http.Handler) http.Ha
 			slog.Duration("took", time.Since(start)),
 			slog.String("client", lim.ClientIP(r).String()),
 			slog.String("proto", r.Proto),
-		)
+		}
+		if sw.hijacked {
+			attrs = append(attrs, slog.Bool("handed_off", true))
+		}
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
 

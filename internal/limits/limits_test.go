@@ -22,6 +22,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+const hubPath = "/.well-known/mercure"
+
 // server is a hub behind a Limiter, served by net/http on loopback.
 type server struct {
 	hub  *herald.Hub
@@ -51,7 +53,9 @@ func startServer(t *testing.T, cfg Config, hubOpts ...herald.Option) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: lim.Handler(hub), ConnContext: lim.ConnContext, ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle(hubPath, hub)
+	srv := &http.Server{Handler: lim.Handler(mux), ConnContext: lim.ConnContext, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -101,7 +105,7 @@ func dial(t *testing.T, addr, from string) net.Conn {
 func subscribe(t *testing.T, addr, from string, headers ...string) *stream {
 	t.Helper()
 	c := dial(t, addr, from)
-	req := "GET /?topic=" + url.QueryEscape("https://example.com/t") + " HTTP/1.1\r\nHost: herald\r\n"
+	req := "GET " + hubPath + "?topic=" + url.QueryEscape("https://example.com/t") + " HTTP/1.1\r\nHost: herald\r\n"
 	for _, h := range headers {
 		req += h + "\r\n"
 	}
@@ -315,7 +319,7 @@ func post(t *testing.T, addr, token, from string) *http.Response {
 	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}).DialContext}
 	defer tr.CloseIdleConnections()
 	form := url.Values{"topic": {"https://example.com/t"}, "data": {"x"}}
-	req, _ := http.NewRequest("POST", "http://"+addr+"/", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest("POST", "http://"+addr+hubPath, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -421,7 +425,7 @@ func TestOverloadClosesAtOnce(t *testing.T) {
 	if got := s.rejections(LimitOverload); got != 1 {
 		t.Errorf("overload rejections = %d", got)
 	}
-	io.WriteString(waiting, "GET /?topic=x HTTP/1.1\r\nHost: h\r\n\r\n")
+	io.WriteString(waiting, "GET "+hubPath+"?topic=x HTTP/1.1\r\nHost: h\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(waiting), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -439,7 +443,7 @@ func TestDeadlinesSpareStreams(t *testing.T) {
 	s := startServer(t, Config{ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}, herald.WithHijack(false))
 	c := dial(t, s.addr, "")
 	br := bufio.NewReader(c)
-	io.WriteString(c, "POST / HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 60\r\n\r\ntopic=https://example.com/t&da")
+	io.WriteString(c, "POST "+hubPath+" HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 60\r\n\r\ntopic=https://example.com/t&da")
 	// The server gives up on the body after the read timeout: it answers
 	// 400 or just closes the connection, well before this deadline.
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
