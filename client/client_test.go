@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/sse"
+	"go.uber.org/goleak"
 )
 
 func TestNewRejectsBadInput(t *testing.T) {
@@ -1031,5 +1032,50 @@ func TestCloseRacesDelivery(t *testing.T) {
 		if c.State() != Closed {
 			t.Fatalf("round %d: state %v", i, c.State())
 		}
+	}
+}
+
+// TestNoGoroutineAfterClose: once Run has returned after Close, nothing
+// the client started is left: no reader, no timer, no idle connection of
+// its own transport, whether it was closed while waiting to reconnect
+// (an idle keep-alive connection in its pool) or while reading a stream
+// (a read timer and a live connection).
+func TestNoGoroutineAfterClose(t *testing.T) {
+	release := make(chan struct{})
+	ts := newTestServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		write(w, "data: x\n\n")
+		if n == 1 {
+			select { // a stream that stays open
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}
+	})
+	defer close(release)
+	for _, live := range []bool{false, true} {
+		t.Run(fmt.Sprint("live=", live), func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			o := &Options{ReadTimeout: time.Hour, InitialDelay: time.Hour}
+			if live {
+				o.InitialDelay = time.Millisecond
+			}
+			c := newClient(t, ts.URL, o)
+			n := 0
+			c.OnMessage(func(sse.Event) {
+				if n++; live && n == 1 {
+					c.Close()
+				}
+			})
+			c.OnError(func(error) {
+				if !live {
+					c.Close() // while waiting to reconnect
+				}
+			})
+			if err := c.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("net/http.(*conn).serve"))
+		})
 	}
 }
