@@ -219,3 +219,51 @@ func TestServeHTTP2ClientGone(t *testing.T) {
 	s.waitMetric(t, `herald_disconnects_total{reason="client_gone"}`, eq(1))
 	s.waitMetric(t, "herald_subscribers", eq(0))
 }
+
+func TestServeTLSFlagErrors(t *testing.T) {
+	opsNoLeaks(t)
+	dir := t.TempDir()
+	certFile, keyFile := testcert.Write(t, dir, "x", "127.0.0.1")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", certFile}, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-cert", certFile, "--tls-key", certFile}, "tls: loading"},
+		{[]string{"--acme-domains", "example.com"}, "--acme-domains needs --acme-cache"},
+		{[]string{"--acme-domains", "example.com", "--acme-cache", dir, "--tls-cert", certFile, "--tls-key", keyFile}, "either --tls-cert/--tls-key or --acme-domains"},
+	} {
+		out := &opsBuffer{}
+		e := &env{stdout: out, stderr: out, getenv: func(string) string { return "" }}
+		code := run(context.Background(), e, append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...))
+		if code == 0 || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v: exit %d, output %q; want an error with %q", tc.args, code, out, tc.want)
+		}
+	}
+}
+
+func TestServeTLSMaxConnections(t *testing.T) {
+	// Connections over the limit are counted under TLS too, and answered
+	// after the handshake.
+	opsNoLeaks(t)
+	certFile, keyFile := testcert.Write(t, t.TempDir(), "herald-test", "127.0.0.1")
+	s := startOps(t, nil, "--anonymous", "--tls-cert", certFile, "--tls-key", keyFile, "--max-connections", "1", "--metrics-addr", "127.0.0.1:0")
+	c := tlsClient(t, certFile)
+	st := s.subscribe(t, c)
+	s.waitMetric(t, "herald_subscribers", eq(1))
+	other := tlsClient(t, certFile) // a second connection
+	resp, err := other.Get(s.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("second TLS connection: %d", resp.StatusCode)
+	}
+	// The first connection still carries requests and its stream.
+	if code := s.publish(t, c, "over-tls", "x"); code != 200 {
+		t.Fatalf("publish on the first connection: %d", code)
+	}
+	st.expect(t, "over-tls")
+}
