@@ -489,7 +489,10 @@ func (a *App) finish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.clearCookie(w, r, flowCookie, "/login")
-	a.clearCookie(w, r, auth.DefaultCookieName, hubPath)
+	// The hub cookie is left to expire with the challenge: it opens nothing
+	// but this finished topic, and with it the browser's reconnect gets the
+	// 204 that stops EventSource (without it, a 401 would stop it too, but
+	// the status would say "unauthorized" rather than "finished").
 	a.log.Info("signed in with both factors", "user", c.User, "challenge", c.ID[:8])
 	writeJSON(w, http.StatusOK, map[string]string{"user": c.User, "next": "/account"})
 }

@@ -20,6 +20,10 @@
     statusEl.textContent = text;
     document.getElementById("again").hidden = !["denied", "expired", "refused"].includes(kind);
     document.getElementById("next").hidden = kind !== "done";
+    const headings = { done: "Signed in", denied: "Sign-in denied", expired: "Sign-in expired", refused: "Sign-in not completed" };
+    document.querySelector("h1").textContent = headings[kind] || "Approve on your phone";
+    // The QR code and code mean nothing once the request is decided.
+    document.querySelector(".wait").hidden = !["pending", "approved"].includes(kind);
   }
 
   // Resume after the update published when the challenge was created: an
