@@ -596,3 +596,21 @@ func TestShutdownLosesNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestPrivateFinalUpdateEndsUnauthorizedStreams(t *testing.T) {
+	th := newTestHub(t)
+	topic := "https://example.com/login/private"
+	anon := th.subscribe(t, "topic="+url.QueryEscape(topic), nil)
+	th.mustPublish(t, topic, "done", "private", "on", "final", "on")
+	select {
+	case ev, ok := <-anon.events:
+		if ok {
+			t.Fatalf("anonymous subscriber received the private update %+v", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream stayed open after its only topic finished")
+	}
+	if _, status := openStream(t, th.url+"?topic="+url.QueryEscape(topic), nil); status != http.StatusNoContent {
+		t.Fatalf("reconnect: %d, want 204", status)
+	}
+}

@@ -361,6 +361,14 @@ func (s *shard) offer(sub *subscriber, m *message) {
 		return
 	}
 	if m.u.Private && !sub.mayReceivePrivate(s.hub.cache, m.u) {
+		// Not for this subscriber, but it may still finish every topic the
+		// subscriber follows: then its stream ends all the same.
+		if m.u.Final && sub.finishedAll(s.hub.finished) {
+			sub.endAfterFlush = true
+			if sub.state == stateLive {
+				s.markDirty(sub)
+			}
+		}
 		return
 	}
 	sub.lastSeq = m.seq
