@@ -214,11 +214,6 @@ func checkDemo(cfg *serveConfig) error {
 	return nil
 }
 
-func bind(k auth.Key, issuer string) auth.Key {
-	k.Issuer = issuer
-	return k
-}
-
 func randomSecret() string {
 	b := make([]byte, 32)
 	rand.Read(b)
