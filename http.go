@@ -588,6 +588,14 @@ func (h *Hub) checkPublishFields(f url.Values, u *Update, claims *Claims) (int, 
 // "/.well-known/%6Dercure/x" or "/a/../.well-known/mercure/x" cannot slip
 // by. A topic that does not parse as a URL reference is not in it.
 func inHubNamespace(t, hubURL, hubPath string) bool {
+	// Fast path, so that publishing does not parse URLs: a topic can name
+	// the namespace only by spelling the hub path's last segment, by
+	// percent-encoding it, or by keeping the hub's own path (a reference
+	// that is empty or only a query or fragment).
+	if last := hubPath[strings.LastIndexByte(hubPath, '/')+1:]; last != "" && !strings.ContainsRune(last, '%') &&
+		t != "" && t[0] != '?' && t[0] != '#' && !strings.ContainsRune(t, '%') && !strings.Contains(t, last) {
+		return false
+	}
 	base, err := whatwgurl.Parse(hubURL)
 	if err != nil {
 		return false

@@ -66,6 +66,11 @@ func TestInHubNamespace(t *testing.T) {
 		"https://[::1":                                     false, // does not parse: not in it
 		"https://hub.example/.well-known/mercure?q=1#frag": true,
 		"https://hub.example/a?/.well-known/mercure/x":     false,
+		"?query":    true, // resolves to the hub URL itself
+		"#fragment": true,
+		"https://hub.example/.well-known/mercure": true,
+		"https://hub.example/.well-known/MERCURE": false,
+		"/.well-known/mercur%65/x":                true,
 	} {
 		if got := inHubNamespace(topic, hub, path); got != want {
 			t.Errorf("inHubNamespace(%q) = %v, want %v", topic, got, want)
