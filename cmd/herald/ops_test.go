@@ -811,3 +811,23 @@ func (s *opsServer) publishWith(t *testing.T, c *http.Client, id string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+func TestServePortInUse(t *testing.T) {
+	// A start that fails leaves nothing running behind it.
+	opsNoLeaks(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, args := range [][]string{
+		{"--addr", busy.Addr().String()},
+		{"--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String()},
+	} {
+		out := &opsBuffer{}
+		e := &env{stdout: out, stderr: out, getenv: func(string) string { return "" }}
+		if code := run(context.Background(), e, append([]string{"serve", "--jwt-key", opsKey}, args...)); code != 1 || !strings.Contains(out.String(), "address already in use") {
+			t.Errorf("%v: exit %d: %s", args, code, out)
+		}
+	}
+}

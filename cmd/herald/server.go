@@ -343,53 +343,69 @@ func (o *ops) serve(ctx context.Context, listenAddr string, hub *herald.Hub, mux
 	}
 	srv.Protocols = &protos
 
-	ln, err := net.Listen("tcp", listenAddr)
-	if err != nil {
+	// Every listener first, so that a port in use stops the start before
+	// anything is served; the hub is closed on the way out.
+	var listeners []net.Listener
+	fail := func(err error) error {
+		for _, l := range listeners {
+			l.Close()
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+		defer cancel()
+		hub.Close(cctx)
 		return err
 	}
+	ln, err := net.Listen("tcp", listenAddr)
+	if err != nil {
+		return fail(err)
+	}
+	listeners = append(listeners, ln)
 	ln = o.limiter.Listener(ln)
+	var mln, aln, hln net.Listener
+	if c.metricsAddr != "" && c.metricsAddr != "off" {
+		if mln, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			return fail(fmt.Errorf("--metrics-addr: %w", err))
+		}
+		listeners = append(listeners, mln)
+	}
+	if c.adminSocket != "" {
+		if aln, err = listenAdmin(c.adminSocket); err != nil {
+			return fail(err)
+		}
+		listeners = append(listeners, aln)
+	}
+	if o.acme != nil && c.acmeHTTPAddr != "" {
+		if hln, err = net.Listen("tcp", c.acmeHTTPAddr); err != nil {
+			return fail(fmt.Errorf("--acme-http-addr: %w", err))
+		}
+		listeners = append(listeners, hln)
+	}
 	scheme := "http"
 	if secure {
 		scheme = "https"
 	}
 
 	var servers []*http.Server
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
+	side := func(l net.Listener, h http.Handler) {
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
+		servers = append(servers, s)
+		go func() { errc <- s.Serve(l) }()
+	}
 	metricsAddr := ""
-	if c.metricsAddr != "" && c.metricsAddr != "off" {
-		mln, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
+	if mln != nil {
 		mmux := http.NewServeMux()
 		mmux.Handle("GET /metrics", o.metricsHandler())
-		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
-		servers = append(servers, msrv)
+		side(mln, mmux)
 		metricsAddr = mln.Addr().String()
-		go func() { errc <- msrv.Serve(mln) }()
 		o.log.Info("metrics listening", "addr", metricsAddr)
 	}
-	if c.adminSocket != "" {
-		aln, err := listenAdmin(c.adminSocket)
-		if err != nil {
-			ln.Close()
-			return err
-		}
-		asrv := &http.Server{Handler: adminHandler(hub, o.log), ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
-		servers = append(servers, asrv)
-		go func() { errc <- asrv.Serve(aln) }()
+	if aln != nil {
+		side(aln, adminHandler(hub, o.log))
 		o.log.Info("admin socket listening", "path", c.adminSocket)
 	}
-	if o.acme != nil && c.acmeHTTPAddr != "" {
-		aln, err := net.Listen("tcp", c.acmeHTTPAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("--acme-http-addr: %w", err)
-		}
-		asrv := &http.Server{Handler: o.acme.HTTPHandler(nil), ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
-		servers = append(servers, asrv)
-		go func() { errc <- asrv.Serve(aln) }()
+	if hln != nil {
+		side(hln, o.acme.HTTPHandler(nil))
 	}
 
 	// SIGHUP reloads the certificate (the TLS files are also polled). It
