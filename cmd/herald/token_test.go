@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -480,3 +481,52 @@ func TestServeMercureEndpoints(t *testing.T) {
 	}
 	cancel()
 }
+
+// TestServeMercureKeys: herald serve verifies tokens with PEM public keys
+// and a JWKS file bound to --issuer, under an algorithm allow-list; with no
+// HMAC secret configured, HS256 tokens are refused.
+func TestServeMercureKeys(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	const iss = "https://auth.example"
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	pemFile := writePEM(t, "PUBLIC KEY", der)
+	ecb, _ := ecKey.PublicKey.Bytes()
+	enc := func(b []byte) string { return strings.TrimRight(base64URL(b), "=") }
+	jwks, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "kid": "ec1", "x": enc(ecb[1:33]), "y": enc(ecb[33:])}}})
+	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
+	os.WriteFile(jwksFile, jwks, 0o600)
+	s := startMercureServe(t, "--issuer", iss, "--jwt-public-key", pemFile, "--jwks", jwksFile, "--jwt-algorithms", "RS256,ES256")
+	hub := s.base + "/.well-known/mercure"
+	c := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(c.CloseIdleConnections)
+	publish := func(tok string) int {
+		req, _ := http.NewRequest(http.MethodPost, hub, strings.NewReader("topic=t&data=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	spec := auth.TokenSpec{Draft: 8, Issuer: iss, Audience: hub, TTL: time.Minute, Publish: []string{"*"}}
+	rs, _ := auth.Sign(rsaKey, "", spec)
+	spec.KeyID = "ec1"
+	es, _ := auth.Sign(ecKey, "", spec)
+	ps, _ := auth.Sign(rsaKey, "PS256", spec)
+	hs, _ := auth.Sign([]byte("any-secret-at-all"), "", spec)
+	for name, tc := range map[string]struct {
+		tok  string
+		want int
+	}{"RS256 from the PEM key": {rs, 200}, "ES256 from the JWKS": {es, 200}, "PS256 not allowed": {ps, 401}, "HS256 without a secret": {hs, 401}} {
+		if got := publish(tc.tok); got != tc.want {
+			t.Errorf("%s: %d, want %d", name, got, tc.want)
+		}
+	}
+}
+
+func base64URL(b []byte) string { return base64.URLEncoding.EncodeToString(b) }
