@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -61,6 +62,7 @@ type benchFlags struct {
 	noWarmup, noReconnect, quiet        bool
 	readBuffer                          int
 	worker                              bool
+	cpuProfile                          string
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -90,6 +92,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noReconnect, "no-reconnect", false, "do not reopen streams that the hub ends")
 	fs.IntVar(&f.readBuffer, "read-buffer", 0, "bytes per subscriber read (default 4096)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress line")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator (this process) to this file")
 	fs.BoolVar(&f.worker, "worker", false, "internal: run as a worker of another herald bench (JSON lines on stdin/stdout)")
 }
 
@@ -145,6 +148,19 @@ func runBench(ctx context.Context, e *env, args []string) int {
 	}
 	cfg.WorkerStderr = e.stderr
 
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "herald bench:", err)
+			return 1
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintln(e.stderr, "herald bench:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "herald bench:", err)
