@@ -289,7 +289,7 @@ func (r *RemoteJWKS) loop() {
 		case <-t.C:
 		}
 		delay = r.cfg.Refresh
-		if err := r.Refresh(ctx); err != nil {
+		if err := r.refreshIfOlder(ctx, min(r.cfg.MinInterval, r.cfg.Refresh)); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -304,6 +304,17 @@ func (r *RemoteJWKS) loop() {
 func (r *RemoteJWKS) Refresh(ctx context.Context) error {
 	r.fetchMu.Lock()
 	defer r.fetchMu.Unlock()
+	return r.fetchLocked(ctx)
+}
+
+// refreshIfOlder fetches unless a fetch (a caller's Refresh, or one for an
+// unknown kid) started less than age ago.
+func (r *RemoteJWKS) refreshIfOlder(ctx context.Context, age time.Duration) error {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	if !r.lastFetch.IsZero() && time.Since(r.lastFetch) < age {
+		return nil
+	}
 	return r.fetchLocked(ctx)
 }
 
