@@ -526,6 +526,8 @@ func (h *Hub) servePublish(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusServiceUnavailable, "the hub is shutting down")
 		case errors.Is(err, context.Canceled):
 			httpError(w, http.StatusServiceUnavailable, "publish canceled")
+		case errors.Is(err, ErrTooLarge):
+			httpError(w, http.StatusRequestEntityTooLarge, strings.TrimPrefix(err.Error(), "herald: "))
 		default:
 			h.log.Error("publish failed", "id", u.ID, "err", err)
 			w.Header().Set("Retry-After", "1")

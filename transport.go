@@ -79,6 +79,11 @@ var (
 	// ErrUnavailable means the backend cannot be reached; the update was
 	// not accepted and the publisher may retry.
 	ErrUnavailable = errors.New("herald: transport unavailable")
+
+	// ErrTooLarge means the backend refuses an update of this size (for
+	// instance NATS's max_payload); a retry cannot help, so the hub
+	// answers 413.
+	ErrTooLarge = errors.New("herald: update too large for the transport")
 )
 
 // DefaultHistoryPage is the page size a transport uses when a HistoryQuery

@@ -382,7 +382,7 @@ func (t *Transport) Publish(ctx context.Context, u *herald.Update) error {
 	}
 	*bp = body
 	if max := t.nc.MaxPayload(); int64(len(body)+len(u.ID)+len(t.cfg.Stream)+128) > max {
-		return fmt.Errorf("nats: publish: the update is %d bytes encoded, more than the NATS server's max_payload of %d bytes", len(body), max)
+		return fmt.Errorf("nats: publish: the update is %d bytes encoded, more than the NATS server's max_payload of %d bytes: %w", len(body), max, herald.ErrTooLarge)
 	}
 	subject := t.subjectFor(u.ID)
 	pctx, cancel := t.opContext(ctx)

@@ -569,16 +569,16 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
-// TestPublishTooLarge: an update over the server's max_payload gets a clear
-// error, not ErrUnavailable.
+// TestPublishTooLarge: an update over the server's max_payload gets
+// herald.ErrTooLarge (the hub answers 413), not ErrUnavailable.
 func TestPublishTooLarge(t *testing.T) {
 	srv := natstest.Start(t)
 	tr := open(t, freshConfig(srv))
 	u := upd("big")
 	u.Data = string(make([]byte, tr.nc.MaxPayload()))
 	err := tr.Publish(context.Background(), u)
-	if err == nil || errors.Is(err, herald.ErrUnavailable) {
-		t.Errorf("Publish over max_payload: %v; want a size error", err)
+	if !errors.Is(err, herald.ErrTooLarge) || errors.Is(err, herald.ErrUnavailable) {
+		t.Errorf("Publish over max_payload: %v; want herald.ErrTooLarge", err)
 	}
 }
 
