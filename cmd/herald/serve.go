@@ -20,6 +20,7 @@ import (
 // serveConfig is herald serve's configuration.
 type serveConfig struct {
 	addr             string
+	nodeID           string
 	transport        string
 	jwtKey           string
 	publisherJWTKey  string
@@ -44,6 +45,7 @@ type serveConfig struct {
 
 func (c *serveConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", "localhost:8080", "address to listen on")
+	fs.StringVar(&c.nodeID, "node-id", "", "this node's name in logs, health output and metrics (default: hostname-port, stable across restarts)")
 	fs.StringVar(&c.transport, "transport", "memory://", "transport URL: memory://, bolt:///path/herald.db, redis://host:port/db, nats://host:port")
 	fs.StringVar(&c.jwtKey, "jwt-key", "", "HMAC secret that verifies publisher and subscriber tokens (generated when no key is set)")
 	fs.StringVar(&c.publisherJWTKey, "publisher-jwt-key", "", "HMAC secret for publisher tokens (overrides --jwt-key)")
@@ -164,6 +166,7 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 		herald.WithMaxLifetime(cfg.maxLifetime),
 		herald.WithWriteTimeout(cfg.writeTimeout),
 		herald.WithLogger(log),
+		herald.WithNodeID(nodeID(cfg)),
 		herald.WithObserver(ops.observer()),
 		herald.WithMaxSelectors(cfg.ops.maxSelectors),
 		herald.WithMaxPublishSize(cfg.ops.maxPublishSize),
@@ -196,6 +199,22 @@ func serve(ctx context.Context, e *env, cfg *serveConfig, log *slog.Logger) erro
 	return ops.serve(ctx, cfg.addr, hub, mux, func(base string) {
 		printWelcome(e, base, pubKey, subKey, generated, cfg)
 	})
+}
+
+// nodeID names this node: --node-id, or the host name and listening port,
+// which stay the same across restarts of the same deployment.
+func nodeID(cfg *serveConfig) string {
+	if cfg.nodeID != "" {
+		return cfg.nodeID
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "herald"
+	}
+	if _, port, err := net.SplitHostPort(cfg.addr); err == nil && port != "" {
+		return host + "-" + port
+	}
+	return host
 }
 
 // demoKey is the public key of --demo mode: the README's tokens are signed
