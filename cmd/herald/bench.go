@@ -63,6 +63,7 @@ type benchFlags struct {
 	readBuffer                          int
 	worker                              bool
 	cpuProfile                          string
+	latencyAt                           string
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -91,6 +92,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noWarmup, "no-warmup", false, "publish no warm-up update before measuring")
 	fs.BoolVar(&f.noReconnect, "no-reconnect", false, "do not reopen streams that the hub ends")
 	fs.IntVar(&f.readBuffer, "read-buffer", 0, "bytes per subscriber read (default 4096)")
+	fs.StringVar(&f.latencyAt, "latency-to", "arrival", "where a delivery's latency ends: arrival (the kernel's receive time on the subscriber's socket, Linux) or read (when this load generator read it)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator (this process) to this file")
 	fs.BoolVar(&f.worker, "worker", false, "internal: run as a worker of another herald bench (JSON lines on stdin/stdout)")
@@ -214,6 +216,13 @@ func (f *benchFlags) config(scenario string) (bench.Config, error) {
 		NoWarmup:           f.noWarmup,
 		NoReconnect:        f.noReconnect,
 		ReadBuffer:         f.readBuffer,
+	}
+	switch f.latencyAt {
+	case "arrival", "":
+	case "read":
+		cfg.LatencyAtRead = true
+	default:
+		return cfg, fmt.Errorf("--latency-to %q: want arrival or read", f.latencyAt)
 	}
 	if f.sources != "" {
 		if cfg.Sources, err = bench.ParseSources(f.sources); err != nil {

@@ -95,6 +95,12 @@ type Config struct {
 	NoWarmup           bool          // skip the warm-up (then subscribers count as live once the response headers arrive)
 	NoReconnect        bool          // do not reopen streams the hub ends
 	ReadBuffer         int           // bytes per subscriber read (default 4096)
+	// LatencyAtRead measures each delivery's latency to when the load
+	// generator read it. By default (on Linux) it is measured to when its
+	// bytes reached the subscriber's socket (the kernel's receive
+	// timestamp), so that the load generator's own queueing, on cores it
+	// shares with the server, is not counted against the server.
+	LatencyAtRead bool
 
 	// Progress receives the live progress line; nil: none.
 	Progress io.Writer

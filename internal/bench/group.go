@@ -36,6 +36,9 @@ type groupSpec struct {
 	ConnectTimeout     time.Duration `json:"connect_timeout"`
 	Reconnect          bool          `json:"reconnect"`
 	ReadBuffer         int           `json:"read_buffer"`
+	// ArrivalTime measures latency to the kernel's receive time of the
+	// bytes (SO_TIMESTAMPNS) rather than to when they were read.
+	ArrivalTime bool `json:"arrival_time"`
 }
 
 // GroupStats are the running counts of a group of subscribers; the
@@ -57,6 +60,7 @@ type GroupStats struct {
 	Comments   int64 `json:"comments"`   // comment lines (heartbeats)
 	Reads      int64 `json:"reads"`      // reads that returned stream bytes
 	Bytes      int64 `json:"bytes"`      // stream bytes read (after HTTP chunk decoding)
+	Stamped    int64 `json:"stamped"`    // reads timed by the kernel's receive timestamp
 
 	Reconnects  int64 `json:"reconnects"`  // streams reopened after a loss
 	Disconnects int64 `json:"disconnects"` // streams that ended while the run went on
@@ -78,6 +82,7 @@ func (s *GroupStats) add(o GroupStats) {
 	s.Comments += o.Comments
 	s.Reads += o.Reads
 	s.Bytes += o.Bytes
+	s.Stamped += o.Stamped
 	s.Reconnects += o.Reconnects
 	s.Disconnects += o.Disconnects
 }
@@ -243,6 +248,7 @@ func (g *group) stats() GroupStats {
 		st.Comments += c.comments.Load()
 		st.Reads += c.reads.Load()
 		st.Bytes += c.bytes.Load()
+		st.Stamped += c.stamped.Load()
 		st.Reconnects += c.reconnects.Load()
 		st.Disconnects += c.disconnects.Load()
 		switch c.state.Load() {
@@ -315,6 +321,7 @@ const (
 type subCounters struct {
 	events, duplicates, reordered, invalid, stale atomic.Int64
 	warmups, other, comments, reads, bytes        atomic.Int64
+	stamped                                       atomic.Int64
 	reconnects, disconnects                       atomic.Int64
 	state                                         atomic.Int32
 	connected, ready                              atomic.Bool
@@ -329,6 +336,8 @@ type subscriber struct {
 	parser   sse.Parser
 	trackers []seqTracker // one per publisher
 	emitFn   func(sse.Event) error
+
+	arrival *arrivalReader // kernel receive times, when measured
 
 	// Per-read state used by emit.
 	now      int64     // Unix nanoseconds at the read
@@ -433,7 +442,15 @@ func (s *subscriber) stream(ctx context.Context) error {
 	if _, err := conn.Write(req); err != nil {
 		return fmt.Errorf("send subscribe request: %w", err)
 	}
-	br := bufio.NewReaderSize(conn, g.spec.ReadBuffer)
+	var src io.Reader = conn
+	s.arrival = nil
+	if g.spec.ArrivalTime {
+		if ar := newArrivalReader(conn); ar != nil {
+			s.arrival = ar
+			src = ar
+		}
+	}
+	br := bufio.NewReaderSize(src, g.spec.ReadBuffer)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return fmt.Errorf("read subscribe response: %w", err)
@@ -470,6 +487,14 @@ func (s *subscriber) read(body io.Reader) error {
 			s.c.bytes.Add(int64(n))
 			s.countComments(b)
 			s.now = time.Now().UnixNano()
+			if s.arrival != nil {
+				// The bytes may have arrived earlier than this read (the
+				// client was busy): measure to their arrival.
+				if at := s.arrival.arrival(); at > 0 && at < s.now {
+					s.now = at
+					s.c.stamped.Add(1)
+				}
+			}
 			s.nlat = 0
 			perr := s.parser.Feed(b, s.emitFn)
 			s.flushLatencies()

@@ -53,8 +53,8 @@ func WriteSummary(w io.Writer, res *Result) error {
 			si(d.PerSecond), res.PublishSeconds+res.DrainSeconds, res.DrainSeconds, d.EventsPerRead)
 		l := res.Latency
 		if l.Count > 0 {
-			p("  latency      p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%d deliveries)\n",
-				ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), l.Count)
+			p("  latency      p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (%d deliveries, publish to %s)\n",
+				ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), l.Count, s.LatencyTo)
 		}
 	}
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,11 @@ type Settings struct {
 	Workers     int     `json:"workers"`
 	Sources     int     `json:"sources"`
 	FileLimit   uint64  `json:"file_limit"`
-	Anonymous   bool    `json:"anonymous"`
+	// LatencyTo says where delivery latency ends: "arrival" (the kernel's
+	// receive timestamp on the subscriber's socket, where available) or
+	// "read" (when the load generator read the bytes).
+	LatencyTo string `json:"latency_to"`
+	Anonymous bool   `json:"anonymous"`
 }
 
 // PublishStats describes the publishing side.
@@ -177,7 +182,11 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 			Payload:     cfg.Payload,
 			Sources:     len(cfg.Sources),
 			Anonymous:   cfg.Anonymous,
+			LatencyTo:   "arrival",
 		},
+	}
+	if cfg.LatencyAtRead || runtime.GOOS != "linux" {
+		res.Settings.LatencyTo = "read"
 	}
 	r.res = res
 	switch cfg.Scenario {
@@ -398,6 +407,9 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 		}
 	}
 	res.Latency = summarize(hist)
+	if res.Settings.LatencyTo == "arrival" && fs.Reads > 0 && fs.Stamped < fs.Reads*9/10 {
+		res.Notes = append(res.Notes, fmt.Sprintf("only %d of %d reads carried a kernel receive time; the others are timed at the read", fs.Stamped, fs.Reads))
+	}
 	if fs.Stale > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d updates of earlier runs were received (replayed history) and ignored", fs.Stale))
 	}
@@ -481,6 +493,7 @@ func (r *runner) startGroups(ctx context.Context, workers int) error {
 		ConnectTimeout:     cfg.ConnectTimeout,
 		Reconnect:          !cfg.NoReconnect,
 		ReadBuffer:         cfg.ReadBuffer,
+		ArrivalTime:        !cfg.LatencyAtRead,
 	}
 	if workers <= 1 {
 		spec.Count = cfg.Subscribers

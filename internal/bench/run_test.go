@@ -116,6 +116,9 @@ func checkExact(t *testing.T, res *Result) {
 	if res.Latency.Count != d.Received {
 		t.Errorf("latency count %d, received %d", res.Latency.Count, d.Received)
 	}
+	if res.Settings.LatencyTo == "arrival" && res.Subscribers.Stamped == 0 {
+		t.Errorf("latency to arrival, but no read carried a kernel receive time")
+	}
 	if res.Latency.P50 <= 0 || res.Latency.Max < res.Latency.P99 || res.Latency.P99 < res.Latency.P50 {
 		t.Errorf("implausible latency %+v", res.Latency)
 	}
