@@ -73,8 +73,8 @@ func WriteSummary(w io.Writer, res *Result) error {
 			p("               %.2f KiB per subscriber (RSS growth / %d), %.2f KiB RSS per subscriber\n",
 				sv.KiBPerSubscriber, sub.Connected, sv.RSSKiBPerSubscriber)
 			ks := sv.SockstatAfter.MemBytes - sv.SockstatBefore.MemBytes
-			p("               kernel TCP memory (not in RSS, both ends of loopback): %s more, %d sockets in use\n",
-				bytesText(ks), sv.SockstatAfter.InUse)
+			p("               kernel TCP memory (not in RSS; machine-wide, both ends of loopback): %s before, %s connected (%s), %d sockets in use\n",
+				bytesText(sv.SockstatBefore.MemBytes), bytesText(sv.SockstatAfter.MemBytes), signedBytes(ks), sv.SockstatAfter.InUse)
 		}
 	} else {
 		p("  server       not sampled (give --pid to measure the server's CPU and memory)\n")
@@ -105,4 +105,11 @@ func ms(x float64) string {
 		return fmt.Sprintf("%.1fms", x)
 	}
 	return fmt.Sprintf("%.0fµs", x*1000)
+}
+
+func signedBytes(b int64) string {
+	if b >= 0 {
+		return "+" + bytesText(b)
+	}
+	return bytesText(b)
 }

@@ -740,7 +740,9 @@ func (r *runner) sample(ctx context.Context) {
 			}
 			if r.cfg.PID > 0 {
 				if ps, err := ReadProc(r.cfg.PID); err == nil {
-					if !prevServer.At.IsZero() {
+					// A CPU share over less than half a second (the final
+					// sample) is mostly the 10 ms tick's noise.
+					if !prevServer.At.IsZero() && ps.At.Sub(prevServer.At) >= 500*time.Millisecond {
 						s.ServerCPU = round(100*(ps.CPU-prevServer.CPU).Seconds()/ps.At.Sub(prevServer.At).Seconds(), 1)
 					}
 					s.ServerRSS = ps.RSS
@@ -751,7 +753,7 @@ func (r *runner) sample(ctx context.Context) {
 				}
 			}
 			c := r.clientCPU()
-			if prevClient > 0 && dt > 0 {
+			if prevClient > 0 && dt >= 0.5 {
 				s.ClientCPU = round(100*(c-prevClient).Seconds()/dt, 1)
 			}
 			prevClient = c
