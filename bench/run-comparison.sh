@@ -8,7 +8,7 @@
 #   OUT=/tmp/cmp BENCH_ARGS="--subscribers 200 --updates 2000" bench/run-comparison.sh
 #
 # Environment:
-#   SCENARIOS   scenarios to run, in order (default: "fanout latency")
+#   SCENARIOS   scenarios to run, in order (default: "fanout latency"; also idle, overload)
 #   SERVERS     any of herald gosse r3labs centrifuge (default: all four)
 #   OUT         directory for the results (default: bench/results/<date>)
 #   BENCH_ARGS  extra flags for every herald bench run (e.g. a smaller size)
@@ -106,14 +106,17 @@ for f in sorted(glob.glob(os.path.join(out, "*.json"))):
     r = json.load(open(f))
     s = r.get("server") or {}
     d, l = r["delivery"], r["latency"]
-    rows.append("| %s | %s | %d | %d | %d | %d | %s | %.0f | %.1f / %.1f / %.1f | %.0f |" % (
+    opt = lambda k, fmt: (fmt % s[k]) if s.get(k) else "-"
+    rows.append("| %s | %s | %d | %d | %d | %d | %s | %.0f | %.1f / %.1f / %.1f | %.0f | %s | %s |" % (
         os.path.basename(f)[:-5].rsplit("-", 1)[0], r["scenario"], r["settings"]["subscribers"],
         d["received"], d["lost"], d["duplicated"],
-        "%.0f" % s["deliveries_per_cpu_second"] if s.get("deliveries_per_cpu_second") else "-",
+        opt("deliveries_per_cpu_second", "%.0f"),
         d["per_second"], l.get("p50_ms", 0), l.get("p99_ms", 0), l.get("max_ms", 0),
-        (s.get("rss_max_bytes", 0)) / 2**20))
-print("| server | scenario | subscribers | delivered | lost | dup | deliveries / server CPU-s | deliveries/s (wall) | latency p50 / p99 / max ms | server RSS max MiB |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+        (s.get("rss_max_bytes", 0)) / 2**20,
+        opt("kib_per_subscriber", "%.1f") if r["scenario"] == "idle" else "-",
+        opt("cpu_per_heartbeat_us", "%.1f")))
+print("| server | scenario | subscribers | delivered | lost | dup | deliveries / server CPU-s | deliveries/s (wall) | latency p50 / p99 / max ms | server RSS max MiB | idle KiB / subscriber | server µs / heartbeat |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 print("\n".join(rows))
 EOF
 	cat "$OUT/summary.md"

@@ -54,7 +54,7 @@ func (b *broker) Heartbeat(topics []string) {
 		return
 	}
 	m := &sse.Message{}
-	m.AppendComment("")
+	m.AppendComment("heartbeat")
 	b.srv.Publish(m, topics...)
 }
 
