@@ -2,6 +2,7 @@ package herald
 
 import (
 	"container/heap"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,10 @@ type shardCmd struct {
 // flushEvery is how many updates a shard dispatches before it writes
 // what it has queued, when a backlog built up.
 const flushEvery = 64
+
+// yieldEvery is how many streams a shard writes before it lets other
+// goroutines run.
+const yieldEvery = 64
 
 // maxInbox bounds the commands waiting for a shard. Delivery waits for room,
 // which slows publishers rather than letting memory grow.
@@ -167,38 +172,10 @@ func (s *shard) run() {
 			s.now = now.UnixNano()
 			s.tick(now)
 		}
-		cmds := s.take()
-		stop := false
-		delivered := 0
-		for i := range cmds {
-			c := &cmds[i]
-			switch c.kind {
-			case cmdDeliver:
-				s.dispatch(c.msg)
-				// A long backlog is written in slices, so that queues
-				// overflow only for streams that cannot keep up.
-				if delivered++; delivered%flushEvery == 0 {
-					s.flushDirty()
-				}
-			case cmdAdd:
-				s.add(c.sub)
-			case cmdLive:
-				s.live(c.sub, c.seq)
-			case cmdRemove:
-				s.remove(c.sub, c.reason)
-			case cmdWritable:
-				s.writable(c.sub)
-			case cmdShutdown:
-				stop = true
-			}
-			*c = shardCmd{}
+		stop := s.process(s.take(), true)
+		if s.flushDirty() {
+			stop = true
 		}
-		s.mu.Lock()
-		if s.spare == nil {
-			s.spare = cmds[:0]
-		}
-		s.mu.Unlock()
-		s.flushDirty()
 		s.publishCounters()
 		if stop {
 			s.shutdown()
@@ -206,6 +183,41 @@ func (s *shard) run() {
 			return
 		}
 	}
+}
+
+// process handles commands and gives their slice back for reuse. It
+// reports whether the hub asked the shard to stop. With inSlices set, a
+// long run of deliveries is written every flushEvery updates, so that
+// queues overflow only for streams that cannot keep up.
+func (s *shard) process(cmds []shardCmd, inSlices bool) (stop bool) {
+	delivered := 0
+	for i := range cmds {
+		c := &cmds[i]
+		switch c.kind {
+		case cmdDeliver:
+			s.dispatch(c.msg)
+			if delivered++; inSlices && delivered%flushEvery == 0 && s.flushDirty() {
+				stop = true
+			}
+		case cmdAdd:
+			s.add(c.sub)
+		case cmdLive:
+			s.live(c.sub, c.seq)
+		case cmdRemove:
+			s.remove(c.sub, c.reason)
+		case cmdWritable:
+			s.writable(c.sub)
+		case cmdShutdown:
+			stop = true
+		}
+		*c = shardCmd{}
+	}
+	s.mu.Lock()
+	if s.spare == nil {
+		s.spare = cmds[:0]
+	}
+	s.mu.Unlock()
+	return stop
 }
 
 // shutdown ends every stream after what is queued for it, and refuses new
@@ -398,16 +410,36 @@ func (s *shard) markDirty(sub *subscriber) {
 	}
 }
 
-func (s *shard) flushDirty() {
-	for i, sub := range s.dirty {
+// flushDirty writes every stream that has updates queued. Writing to
+// thousands of sockets keeps the shard busy for milliseconds, so between
+// slices of streams it lets other goroutines run (publishers' handlers
+// among them) and takes the few deliveries that arrived meanwhile: the
+// streams not yet written then carry them in the same system call. It
+// reports whether a command taken meanwhile asked the shard to stop.
+func (s *shard) flushDirty() (stop bool) {
+	for i := 0; i < len(s.dirty); i++ {
+		sub := s.dirty[i]
 		s.dirty[i] = nil
 		sub.dirty = false
 		s.flush(sub)
+		if i%yieldEvery == yieldEvery-1 && !stop {
+			runtime.Gosched()
+			if n := s.inboxLen(); n > 0 && n < flushEvery {
+				stop = s.process(s.take(), false)
+			}
+		}
 	}
 	s.dirty = s.dirty[:0]
 	if cap(s.dirty) > 1<<16 {
 		s.dirty = nil
 	}
+	return stop
+}
+
+func (s *shard) inboxLen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inbox)
 }
 
 // flush hands a live subscriber's queue to its stream in one batch.
