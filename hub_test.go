@@ -614,3 +614,72 @@ func TestPrivateFinalUpdateEndsUnauthorizedStreams(t *testing.T) {
 		t.Fatalf("reconnect: %d, want 204", status)
 	}
 }
+
+// TestConcurrentPublishersReachEveryone publishes from several goroutines
+// as fast as the hub takes updates, while shards are busy writing: every
+// subscriber must get every update once, each publisher's in order. A
+// stream the hub drops as too slow resumes with Last-Event-ID, as
+// EventSource would.
+func TestConcurrentPublishersReachEveryone(t *testing.T) {
+	both(t, func(t *testing.T, opts ...herald.Option) {
+		th := newTestHub(t, opts...)
+		const subs, publishers, each = 100, 4, 1000
+		q := "topic=" + url.QueryEscape(book)
+		streams := make([]*stream, subs)
+		for i := range streams {
+			streams[i] = th.subscribe(t, q, nil)
+		}
+		var wg sync.WaitGroup
+		for p := 0; p < publishers; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					u := &herald.Update{Topics: []string{book}, Data: fmt.Sprintf("%d %d", p, i)}
+					if err := th.Hub.Publish(context.Background(), u); err != nil {
+						t.Errorf("publish: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		var resumed atomic.Int64
+		for _, s := range streams {
+			wg.Add(1)
+			go func(s *stream) {
+				defer wg.Done()
+				next := make([]int, publishers)
+				last := ""
+				for n := 0; n < publishers*each; {
+					select {
+					case ev, ok := <-s.events:
+						if !ok {
+							resumed.Add(1)
+							s.close()
+							cursor := last
+							if cursor == "" {
+								cursor = herald.EarliestID // dropped before its first update
+							}
+							s = th.subscribe(t, q, http.Header{"Last-Event-Id": {cursor}})
+							continue
+						}
+						var p, i int
+						fmt.Sscanf(ev.Data, "%d %d", &p, &i)
+						if i != next[p] {
+							t.Errorf("publisher %d: got update %d, want %d (lost, duplicated or reordered)", p, i, next[p])
+							return
+						}
+						next[p]++
+						last = ev.ID
+						n++
+					case <-time.After(30 * time.Second):
+						t.Errorf("stalled after %d of %d updates", n, publishers*each)
+						return
+					}
+				}
+			}(s)
+		}
+		wg.Wait()
+		t.Logf("%d streams were dropped as slow and resumed", resumed.Load())
+	})
+}

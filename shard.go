@@ -173,7 +173,7 @@ func (s *shard) run() {
 			s.tick(now)
 		}
 		stop := s.process(s.take(), true)
-		if s.flushDirty() {
+		if s.flushDirty(!stop) {
 			stop = true
 		}
 		s.publishCounters()
@@ -196,8 +196,11 @@ func (s *shard) process(cmds []shardCmd, inSlices bool) (stop bool) {
 		switch c.kind {
 		case cmdDeliver:
 			s.dispatch(c.msg)
-			if delivered++; inSlices && delivered%flushEvery == 0 && s.flushDirty() {
-				stop = true
+			if delivered++; inSlices && delivered%flushEvery == 0 {
+				// Not taking more: the rest of cmds is older than
+				// anything still in the inbox, and updates must reach
+				// every stream in order.
+				s.flushDirty(false)
 			}
 		case cmdAdd:
 			s.add(c.sub)
@@ -413,18 +416,20 @@ func (s *shard) markDirty(sub *subscriber) {
 // flushDirty writes every stream that has updates queued. Writing to
 // thousands of sockets keeps the shard busy for milliseconds, so between
 // slices of streams it lets other goroutines run (publishers' handlers
-// among them) and takes the few deliveries that arrived meanwhile: the
-// streams not yet written then carry them in the same system call. It
-// reports whether a command taken meanwhile asked the shard to stop.
-func (s *shard) flushDirty() (stop bool) {
+// among them). With takeMore set, which the caller may ask only when every
+// command it took has been handled, it also takes the few commands that
+// arrived meanwhile: the streams not yet written then carry those updates
+// in the same system call. It reports whether a command taken meanwhile
+// asked the shard to stop.
+func (s *shard) flushDirty(takeMore bool) (stop bool) {
 	for i := 0; i < len(s.dirty); i++ {
 		sub := s.dirty[i]
 		s.dirty[i] = nil
 		sub.dirty = false
 		s.flush(sub)
-		if i%yieldEvery == yieldEvery-1 && !stop {
+		if i%yieldEvery == yieldEvery-1 {
 			runtime.Gosched()
-			if n := s.inboxLen(); n > 0 && n < flushEvery {
+			if n := s.inboxLen(); takeMore && !stop && n > 0 && n < flushEvery {
 				stop = s.process(s.take(), false)
 			}
 		}
