@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/internal/ssevectors"
 	"github.com/heraldpush/herald/sse"
 )
 
@@ -124,11 +125,8 @@ func (b *chunkBody) Close() error { return nil }
 // is not empty, that Close from a callback stops it at once, and that it
 // always finishes.
 func FuzzClient(f *testing.F) {
-	for _, v := range loadVectors(f) {
-		in, err := v.input()
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, v := range ssevectors.Load(f) {
+		in := v.Input
 		if len(in) > 4096 {
 			continue
 		}

@@ -2,151 +2,24 @@ package client
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/internal/ssevectors"
 	"github.com/heraldpush/herald/sse"
 )
 
-// The public parser vectors, kept by the sse package; see its
-// testdata/README.md for the format.
-const vectorsFile = "../sse/testdata/sse-parse.json"
-
-type vpart struct {
-	Text   *string `json:"text"`
-	Hex    *string `json:"hex"`
-	Repeat *string `json:"repeat"`
-	Count  int     `json:"count"`
-}
-
-type vevent struct {
-	Type      string  `json:"type"`
-	Data      *string `json:"data"`
-	DataParts []vpart `json:"data_parts"`
-	ID        string  `json:"id"`
-}
-
-type vector struct {
-	Name        string   `json:"name"`
-	Input       *string  `json:"input"`
-	InputHex    *string  `json:"input_hex"`
-	InputParts  []vpart  `json:"input_parts"`
-	Chunks      []string `json:"chunks"`
-	ChunksHex   []string `json:"chunks_hex"`
-	Events      []vevent `json:"events"`
-	LastEventID string   `json:"last_event_id"`
-	Retry       *uint64  `json:"retry"`
-}
-
-func joinParts(parts []vpart) ([]byte, error) {
-	var b []byte
-	for _, p := range parts {
-		switch {
-		case p.Text != nil:
-			b = append(b, *p.Text...)
-		case p.Hex != nil:
-			h, err := hex.DecodeString(*p.Hex)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, h...)
-		case p.Repeat != nil:
-			b = append(b, strings.Repeat(*p.Repeat, p.Count)...)
-		default:
-			return nil, errors.New("empty part")
-		}
-	}
-	return b, nil
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	raw, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f struct {
-		Vectors []vector `json:"vectors"`
-	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Vectors) == 0 {
-		t.Fatal("no vectors")
-	}
-	return f.Vectors
-}
-
-func (v *vector) input() ([]byte, error) {
-	switch {
-	case v.Input != nil:
-		return []byte(*v.Input), nil
-	case v.InputHex != nil:
-		return hex.DecodeString(*v.InputHex)
-	case v.InputParts != nil:
-		return joinParts(v.InputParts)
-	}
-	return nil, errors.New("no input")
-}
-
-// chunks returns the vector's own delivery split, or else the input cut
-// into pieces of 1 to 97 bytes.
-func (v *vector) chunks() ([][]byte, error) {
-	var cs [][]byte
-	for _, c := range v.Chunks {
-		cs = append(cs, []byte(c))
-	}
-	for _, h := range v.ChunksHex {
-		c, err := hex.DecodeString(h)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c)
-	}
-	if cs != nil {
-		return cs, nil
-	}
-	in, err := v.input()
-	if err != nil {
-		return nil, err
-	}
-	for i, size := 0, 1; len(in) > 0; i++ {
-		size = (size*31+7)%97 + 1
-		if len(in) > 4096 {
-			size *= 64 // long inputs: fewer, larger writes
-		}
-		n := min(size, len(in))
-		cs = append(cs, in[:n])
-		in = in[n:]
-	}
-	return cs, nil
-}
-
-func (v *vector) wantEvents() ([]sse.Event, error) {
+// wantEvents is what the client must dispatch for v.
+func wantEvents(v ssevectors.Vector) []sse.Event {
 	var evs []sse.Event
 	for _, e := range v.Events {
-		ev := sse.Event{Type: e.Type, ID: e.ID}
-		switch {
-		case e.Data != nil:
-			ev.Data = *e.Data
-		default:
-			d, err := joinParts(e.DataParts)
-			if err != nil {
-				return nil, err
-			}
-			ev.Data = string(d)
-		}
-		evs = append(evs, ev)
+		evs = append(evs, sse.Event{Type: e.Type, Data: e.Data, ID: e.ID})
 	}
-	return evs, nil
+	return evs
 }
 
 // TestVectors runs every parser vector through the whole client: a local
@@ -155,16 +28,9 @@ func (v *vector) wantEvents() ([]sse.Event, error) {
 // the same last event ID and reconnection time.
 func TestVectors(t *testing.T) {
 	const initial = 1234567 * time.Microsecond // no vector's retry
-	for _, v := range loadVectors(t) {
+	for _, v := range ssevectors.Load(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			chunks, err := v.chunks()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := v.wantEvents()
-			if err != nil {
-				t.Fatal(err)
-			}
+			chunks, want := v.Delivery(), wantEvents(v)
 			ts := newTestServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
 				if n > 0 {
 					w.WriteHeader(http.StatusNoContent)

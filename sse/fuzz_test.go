@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/heraldpush/herald/internal/ssevectors"
 )
 
 // randomChunks splits in at random points chosen by seed: sometimes one
@@ -29,11 +31,8 @@ func randomChunks(in []byte, seed uint64) [][]byte {
 }
 
 func addVectorSeeds(f *testing.F) {
-	for _, v := range loadVectors(f) {
-		in, err := v.input()
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, v := range ssevectors.Load(f) {
+		in := v.Input
 		if len(in) > 4096 {
 			in = in[:4096]
 		}
@@ -111,9 +110,9 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add("a", "t\r", "d", "", "")
 	f.Add("a", "t", "d", "+1", "")
 	f.Add("a", "t", "\x00", "99999999999999999999999", ": data: x\n\n")
-	for _, v := range loadVectors(f) {
-		if v.Input != nil && len(*v.Input) < 4096 {
-			f.Add("id", "type", *v.Input, "1", *v.Input)
+	for _, v := range ssevectors.Load(f) {
+		if len(v.Input) < 4096 {
+			f.Add("id", "type", string(v.Input), "1", string(v.Input))
 		}
 	}
 	f.Fuzz(func(t *testing.T, id, typ, data, retry, comment string) {

@@ -2,151 +2,27 @@ package sse
 
 import (
 	"bytes"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/heraldpush/herald/internal/ssevectors"
 )
 
-// The public vectors, copied from shared/vectors so that a clean clone can
-// run the tests; see testdata/README.md.
-const vectorsFile = "testdata/sse-parse.json"
-
-type vectorFile struct {
-	Version int      `json:"version"`
-	Vectors []vector `json:"vectors"`
-}
-
-type part struct {
-	Text   *string `json:"text"`
-	Hex    *string `json:"hex"`
-	Repeat *string `json:"repeat"`
-	Count  int     `json:"count"`
-}
-
-type vectorEvent struct {
-	Type      string  `json:"type"`
-	Data      *string `json:"data"`
-	DataParts []part  `json:"data_parts"`
-	ID        string  `json:"id"`
-}
-
-type vector struct {
-	Name        string        `json:"name"`
-	Purpose     string        `json:"purpose"`
-	Input       *string       `json:"input"`
-	InputHex    *string       `json:"input_hex"`
-	InputParts  []part        `json:"input_parts"`
-	Chunks      []string      `json:"chunks"`
-	ChunksHex   []string      `json:"chunks_hex"`
-	Events      []vectorEvent `json:"events"`
-	LastEventID string        `json:"last_event_id"`
-	Retry       *uint64       `json:"retry"`
-}
-
-func joinParts(parts []part) ([]byte, error) {
-	var b []byte
-	for _, p := range parts {
-		switch {
-		case p.Text != nil:
-			b = append(b, *p.Text...)
-		case p.Hex != nil:
-			h, err := hex.DecodeString(*p.Hex)
-			if err != nil {
-				return nil, err
-			}
-			b = append(b, h...)
-		case p.Repeat != nil:
-			b = append(b, strings.Repeat(*p.Repeat, p.Count)...)
-		default:
-			return nil, errors.New("empty part")
-		}
-	}
-	return b, nil
-}
-
-func (v *vector) input() ([]byte, error) {
-	n := 0
-	var b []byte
-	var err error
-	if v.Input != nil {
-		n++
-		b = []byte(*v.Input)
-	}
-	if v.InputHex != nil {
-		n++
-		b, err = hex.DecodeString(*v.InputHex)
-	}
-	if v.InputParts != nil {
-		n++
-		b, err = joinParts(v.InputParts)
-	}
-	if n != 1 {
-		return nil, fmt.Errorf("%d input fields, want 1", n)
-	}
-	return b, err
-}
-
-func (v *vector) chunks() ([][]byte, error) {
-	var cs [][]byte
-	for _, c := range v.Chunks {
-		cs = append(cs, []byte(c))
-	}
-	for _, h := range v.ChunksHex {
-		c, err := hex.DecodeString(h)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c)
-	}
-	return cs, nil
-}
-
-func (v *vector) want() (result, error) {
+// wantResult is what parsing v's input must give.
+func wantResult(v ssevectors.Vector) result {
 	r := result{LastID: v.LastEventID}
 	if v.Retry != nil {
 		r.Retry, r.HasRetry = *v.Retry, true
 	}
 	for _, e := range v.Events {
-		ev := Event{ID: e.ID, Type: e.Type}
-		switch {
-		case e.Data != nil:
-			ev.Data = *e.Data
-		case e.DataParts != nil:
-			d, err := joinParts(e.DataParts)
-			if err != nil {
-				return r, err
-			}
-			ev.Data = string(d)
-		default:
-			return r, errors.New("event without data")
-		}
-		r.Events = append(r.Events, ev)
+		r.Events = append(r.Events, Event{ID: e.ID, Type: e.Type, Data: e.Data})
 	}
-	return r, nil
-}
-
-func loadVectors(t testing.TB) []vector {
-	t.Helper()
-	raw, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatalf("reading vectors: %v", err)
-	}
-	var f vectorFile
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatalf("decoding %s: %v", vectorsFile, err)
-	}
-	if f.Version != 1 || len(f.Vectors) == 0 {
-		t.Fatalf("%s: version %d with %d vectors", vectorsFile, f.Version, len(f.Vectors))
-	}
-	return f.Vectors
+	return r
 }
 
 // feedAll runs chunks through a new Parser and signals EOF.
@@ -310,36 +186,17 @@ func short(ev Event) string {
 // The vectors must say what the reference implementation says, or the
 // reference (and the fuzz targets built on it) prove nothing.
 func TestVectorsAgreeWithReference(t *testing.T) {
-	for _, v := range loadVectors(t) {
-		in, err := v.input()
-		if err != nil {
-			t.Fatalf("%s: %v", v.Name, err)
-		}
-		want, err := v.want()
-		if err != nil {
-			t.Fatalf("%s: %v", v.Name, err)
-		}
-		if d := diff(refParse(in, ""), want); d != "" {
+	for _, v := range ssevectors.Load(t) {
+		if d := diff(refParse(v.Input, ""), wantResult(v)); d != "" {
 			t.Errorf("%s: reference: %s", v.Name, d)
 		}
 	}
 }
 
 func TestVectors(t *testing.T) {
-	for _, v := range loadVectors(t) {
+	for _, v := range ssevectors.Load(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			in, err := v.input()
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := v.want()
-			if err != nil {
-				t.Fatal(err)
-			}
-			own, err := v.chunks()
-			if err != nil {
-				t.Fatal(err)
-			}
+			in, want, own := v.Input, wantResult(v), v.Chunks
 			if own != nil && !bytes.Equal(bytes.Join(own, nil), in) {
 				t.Fatal("chunks do not join to the input")
 			}

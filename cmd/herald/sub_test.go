@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/ssevectors"
 	"go.uber.org/goleak"
 )
 
@@ -139,91 +138,15 @@ func newCLIHub(t *testing.T) string {
 	return srv.URL + "/.well-known/mercure"
 }
 
-// The public parser vectors; see sse/testdata/README.md.
-type subVector struct {
-	Name       string    `json:"name"`
-	Input      *string   `json:"input"`
-	InputHex   *string   `json:"input_hex"`
-	InputParts []subPart `json:"input_parts"`
-	Chunks     []string  `json:"chunks"`
-	ChunksHex  []string  `json:"chunks_hex"`
-	Events     []struct {
-		Type      string    `json:"type"`
-		Data      *string   `json:"data"`
-		DataParts []subPart `json:"data_parts"`
-		ID        string    `json:"id"`
-	} `json:"events"`
-}
-
-type subPart struct {
-	Text   *string `json:"text"`
-	Hex    *string `json:"hex"`
-	Repeat *string `json:"repeat"`
-	Count  int     `json:"count"`
-}
-
-func subJoin(t *testing.T, parts []subPart) []byte {
-	var b []byte
-	for _, p := range parts {
-		switch {
-		case p.Text != nil:
-			b = append(b, *p.Text...)
-		case p.Hex != nil:
-			h, err := hex.DecodeString(*p.Hex)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b = append(b, h...)
-		case p.Repeat != nil:
-			b = append(b, strings.Repeat(*p.Repeat, p.Count)...)
-		}
-	}
-	return b
-}
-
 // TestSubVectors: "herald sub --json --no-reconnect URL" prints exactly
 // what a browser dispatches for every parser vector, one JSON line with
 // the keys type, data and id per event, when a server writes the vector
 // in chunks.
 func TestSubVectors(t *testing.T) {
 	noLeaks(t)
-	raw, err := os.ReadFile("../../sse/testdata/sse-parse.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vf struct{ Vectors []subVector }
-	if err := json.Unmarshal(raw, &vf); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vf.Vectors {
+	for _, v := range ssevectors.Load(t) {
 		t.Run(v.Name, func(t *testing.T) {
-			var chunks [][]byte
-			for _, c := range v.Chunks {
-				chunks = append(chunks, []byte(c))
-			}
-			for _, h := range v.ChunksHex {
-				c, _ := hex.DecodeString(h)
-				chunks = append(chunks, c)
-			}
-			if chunks == nil {
-				var in []byte
-				switch {
-				case v.Input != nil:
-					in = []byte(*v.Input)
-				case v.InputHex != nil:
-					in, _ = hex.DecodeString(*v.InputHex)
-				default:
-					in = subJoin(t, v.InputParts)
-				}
-				for size := 1; len(in) > 0; size = size%13 + 5 {
-					n := min(size, len(in))
-					if len(in) > 4096 {
-						n = min(4096, len(in))
-					}
-					chunks = append(chunks, in[:n])
-					in = in[n:]
-				}
-			}
+			chunks := v.Delivery()
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/event-stream")
 				for _, c := range chunks {
@@ -234,12 +157,6 @@ func TestSubVectors(t *testing.T) {
 			defer srv.Close()
 			var want strings.Builder
 			for _, e := range v.Events {
-				data := ""
-				if e.Data != nil {
-					data = *e.Data
-				} else {
-					data = string(subJoin(t, e.DataParts))
-				}
 				var line bytes.Buffer
 				enc := json.NewEncoder(&line)
 				enc.SetEscapeHTML(false)
@@ -247,7 +164,7 @@ func TestSubVectors(t *testing.T) {
 					Type string `json:"type"`
 					Data string `json:"data"`
 					ID   string `json:"id"`
-				}{e.Type, data, e.ID})
+				}{e.Type, e.Data, e.ID})
 				want.Write(line.Bytes())
 			}
 			var r cliRun
