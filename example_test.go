@@ -105,4 +105,3 @@ func ExampleUpdate_final() {
 	fmt.Println(again.StatusCode)
 	// Output: 204
 }
-

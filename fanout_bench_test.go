@@ -18,7 +18,7 @@ func (d *discardSink) write(batch []*message) error {
 	}
 	return nil
 }
-func (d *discardSink) heartbeat() error             { return nil }
+func (d *discardSink) heartbeat() error           { return nil }
 func (d *discardSink) end(DisconnectReason, bool) {}
 
 // BenchmarkFanout measures the hub's in-process dispatch: matching, queuing
