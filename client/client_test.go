@@ -460,17 +460,23 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 	c.OnOpen(func(*http.Response) { opened <- struct{}{} })
 	wait := runAsync(t, c, context.Background())
 	s := time.Second
-	if got, want := delays(t, clk, 6), []time.Duration{2 * s, 4 * s, 8 * s, 16 * s, 20 * s, 20 * s}; fmt.Sprint(got) != fmt.Sprint(want) {
+	// The sixth wait's timer opens connection 6 as soon as it fires: hold
+	// that connection before firing it, or the handler may run first.
+	got := delays(t, clk, 5)
+	ft := clk.nextTimer(t)
+	got = append(got, ft.d)
+	if want := []time.Duration{2 * s, 4 * s, 8 * s, 16 * s, 20 * s, 20 * s}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("waits %v, want %v", got, want)
 	}
 	// Connection 6 stays open 59 s: not healthy, the backoff stays at the cap.
 	hold.Store(6)
+	ft.Fire()
 	for range 7 {
-		<-opened
+		recvWithin(t, opened, "a connection to open")
 	}
-	ft := clk.nextTimerAfter(t, func() {
+	ft = clk.nextTimerAfter(t, func() {
 		clk.Advance(59 * time.Second)
-		release <- struct{}{}
+		sendWithin(t, release, "the held connection 6 to be released")
 	})
 	if ft.d != 20*s {
 		t.Fatalf("after 59 s open: wait %v, want the cap 20s", ft.d)
@@ -478,10 +484,10 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 	// Connection 7 stays open 60 s: healthy, back to the server's 2 s.
 	hold.Store(7)
 	ft.Fire()
-	<-opened
+	recvWithin(t, opened, "connection 7 to open")
 	ft = clk.nextTimerAfter(t, func() {
 		clk.Advance(60 * time.Second)
-		release <- struct{}{}
+		sendWithin(t, release, "the held connection 7 to be released")
 	})
 	if ft.d != 2*s {
 		t.Fatalf("after a healthy connection: wait %v, want 2s", ft.d)
@@ -493,6 +499,27 @@ func TestBackoffGrowsAndResets(t *testing.T) {
 	c.Close()
 	if err := wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// recvWithin receives from ch, failing the test if nothing comes within
+// 10 s (a generous bound: a missed event must fail, not hang the suite).
+func recvWithin(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10s for %s", what)
+	}
+}
+
+// sendWithin sends on ch, failing the test if nobody receives within 10 s.
+func sendWithin(t *testing.T, ch chan<- struct{}, what string) {
+	t.Helper()
+	select {
+	case ch <- struct{}{}:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10s for %s", what)
 	}
 }
 
