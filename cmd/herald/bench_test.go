@@ -18,6 +18,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/internal/bench"
+	"github.com/heraldpush/herald/internal/testbin"
 )
 
 // benchHub serves an in-process Herald hub for herald bench to measure.
@@ -148,13 +149,7 @@ func TestBenchWorkersBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no go command to build herald:", err)
-		}
-		t.Skip("no go command to build herald:", err)
-	}
+	goBin := testbin.Require(t, testbin.Find([]string{"go"}), "no go command on PATH to build herald: the workers test did NOT run")
 	// Registered first, the leak check runs after the hub's cleanup.
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })

@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -34,36 +33,20 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/heraldpush/herald/internal/testbin"
 )
 
 // Binary returns the path of Chromium, or "" when there is none.
 func Binary() string {
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	for _, p := range []string{"/usr/bin/chromium", "/usr/lib/chromium/chromium"} {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	return ""
+	return testbin.Find([]string{"chromium", "chromium-browser"}, "/usr/bin/chromium", "/usr/lib/chromium/chromium")
 }
 
 // Require skips the test, or fails it under CI=true, when Chromium is not
 // installed, and returns its path otherwise.
 func Require(t testing.TB) string {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		const msg = "chromium is not installed (apt-get install chromium): the browser tests did NOT run"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
-	}
-	return bin
+	return testbin.Require(t, Binary(), "chromium is not installed (apt-get install chromium): the browser tests did NOT run")
 }
 
 // An Option changes how New starts the browser.

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/heraldpush/herald/internal/testbin"
 )
 
 // heraldBin is the herald binary built for this test run.
@@ -27,9 +29,10 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	heraldBin = filepath.Join(dir, "herald")
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
+	goBin := testbin.Find([]string{"go"}, "/usr/local/go/bin/go")
+	if goBin == "" {
+		fmt.Fprintln(os.Stderr, "clustertest: no go command to build herald")
+		return 1
 	}
 	build := exec.Command(goBin, "build", "-o", heraldBin, "github.com/heraldpush/herald/cmd/herald")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr

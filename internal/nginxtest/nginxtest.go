@@ -23,34 +23,20 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/internal/testbin"
 )
 
 // Binary returns the path of nginx, or "" when there is none.
 func Binary() string {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"} {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	return ""
+	return testbin.Find([]string{"nginx"}, "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 }
 
 // Require skips the test, or fails it under CI=true, when nginx is not
 // installed, and returns its path otherwise.
 func Require(t testing.TB) string {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		const msg = "nginx is not installed (apt-get install nginx): the tests through nginx did NOT run"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
-	}
-	return bin
+	return testbin.Require(t, Binary(), "nginx is not installed (apt-get install nginx): the tests through nginx did NOT run")
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/internal/testbin"
 )
 
 // A Server is a redis-server process owned by a test.
@@ -41,30 +43,14 @@ const startTimeout = 15 * time.Second
 
 // Binary returns the path of redis-server, or "" when there is none.
 func Binary() string {
-	if p, err := exec.LookPath("redis-server"); err == nil {
-		return p
-	}
-	for _, p := range []string{"/usr/bin/redis-server", "/usr/local/bin/redis-server"} {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p
-		}
-	}
-	return ""
+	return testbin.Find([]string{"redis-server"}, "/usr/bin/redis-server", "/usr/local/bin/redis-server")
 }
 
 // Require skips the test, or fails it under CI=true, when redis-server is
 // not installed, and returns its path otherwise.
 func Require(t testing.TB) string {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
-		const msg = "redis-server is not installed (apt-get install redis-server): the Redis tests did NOT run"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
-	}
-	return bin
+	return testbin.Require(t, Binary(), "redis-server is not installed (apt-get install redis-server): the Redis tests did NOT run")
 }
 
 // Start runs a redis-server for the test, with persistence off unless args
