@@ -5,133 +5,37 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/nginxtest"
 	"github.com/heraldpush/herald/internal/redistest"
 )
 
-// nginxBinary returns nginx's path; without it the test fails under
-// CI=true and is skipped, loudly, otherwise.
-func nginxBinary(t *testing.T) string {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-		return "/usr/sbin/nginx"
-	}
-	const msg = "nginx is not installed (apt-get install nginx): the load-balancer test did NOT run"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip("SKIPPED: " + msg)
-	return ""
-}
-
 // startNginx runs deploy/nginx/cluster.conf with its listen port and
-// upstream servers replaced, and returns nginx's base URL.
+// upstream servers replaced, and returns nginx's base URL. nginx's log is
+// shown when the test fails.
 func startNginx(t *testing.T, upstreams []*node) string {
 	t.Helper()
-	bin := nginxBinary(t)
-	conf, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nginx", "cluster.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	text := string(conf)
-	replace := func(old, new string) {
-		t.Helper()
-		if !strings.Contains(text, old) {
-			t.Fatalf("deploy/nginx/cluster.conf no longer contains %q: update the test with the file", old)
-		}
-		text = strings.Replace(text, old, new, 1)
-	}
-	replace("listen 8080;", "listen "+addr+";")
+	conf := nginxtest.ReadConf(t, filepath.Join("..", "..", "deploy", "nginx", "cluster.conf"))
+	addr := nginxtest.FreeAddr(t)
+	conf = nginxtest.Edit(t, conf, "listen 8080;", "listen "+addr+";")
 	for i, n := range upstreams {
-		replace(fmt.Sprintf("server 127.0.0.1:%d ", 8081+i), "server "+strings.TrimPrefix(n.base, "http://")+" ")
+		conf = nginxtest.Edit(t, conf, fmt.Sprintf("server 127.0.0.1:%d ", 8081+i), "server "+strings.TrimPrefix(n.base, "http://")+" ")
 	}
-	// Keep nginx's files in the test's directory, so that it runs without
-	// root and leaves nothing behind.
-	var paths strings.Builder
-	for _, p := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
-		fmt.Fprintf(&paths, "    %s_temp_path %s;\n", p, filepath.Join(dir, p))
-	}
-	replace("http {\n", "http {\n"+paths.String())
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "error.log")
-	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", logPath,
-		"-g", fmt.Sprintf("daemon off; pid %s; error_log %s warn;", filepath.Join(dir, "nginx.pid"), logPath))
-	out, err := os.Create(filepath.Join(dir, "nginx.out"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nginx: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		out.Close()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	showLogs := func() string {
-		a, _ := os.ReadFile(logPath)
-		b, _ := os.ReadFile(filepath.Join(dir, "nginx.out"))
-		return string(a) + string(b)
-	}
-	deadline := time.Now().Add(waitLimit)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case <-done:
-			t.Fatalf("nginx exited at startup:\n%s", showLogs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen within %v:\n%s", waitLimit, showLogs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	srv := nginxtest.Start(t, conf, addr)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("nginx log:\n%s", showLogs())
+			t.Logf("nginx log:\n%s", srv.Logs())
 		}
 	})
-	return "http://" + addr
+	return srv.URL
 }
 
 // TestNginx runs the shipped nginx configuration in front of three nodes:
