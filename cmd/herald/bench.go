@@ -64,6 +64,8 @@ type benchFlags struct {
 	worker                              bool
 	cpuProfile                          string
 	latencyAt                           string
+	engine                              string
+	readers                             int
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -93,6 +95,8 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noReconnect, "no-reconnect", false, "do not reopen streams that the hub ends")
 	fs.IntVar(&f.readBuffer, "read-buffer", 0, "bytes per subscriber read (default 4096)")
 	fs.StringVar(&f.latencyAt, "latency-to", "arrival", "where a delivery's latency ends: arrival (the kernel's receive time on the subscriber's socket, Linux) or read (when this load generator read it)")
+	fs.StringVar(&f.engine, "engine", string(bench.Engines()[0]), "how subscribers read their streams: epoll (Linux: a few reader threads, far less CPU per read) or goroutine (one goroutine per stream)")
+	fs.IntVar(&f.readers, "readers", 0, "epoll engine: reader threads per process (default: one per core, at most 2)")
 	fs.BoolVar(&f.quiet, "quiet", false, "no progress line")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator (this process) to this file")
 	fs.BoolVar(&f.worker, "worker", false, "internal: run as a worker of another herald bench (JSON lines on stdin/stdout)")
@@ -216,6 +220,12 @@ func (f *benchFlags) config(scenario string) (bench.Config, error) {
 		NoWarmup:           f.noWarmup,
 		NoReconnect:        f.noReconnect,
 		ReadBuffer:         f.readBuffer,
+		Readers:            f.readers,
+	}
+	if f.engine != "" {
+		if cfg.Engine, err = bench.ParseEngine(f.engine); err != nil {
+			return cfg, fmt.Errorf("--engine: %w", err)
+		}
 	}
 	switch f.latencyAt {
 	case "arrival", "":

@@ -101,6 +101,13 @@ type Config struct {
 	// timestamp), so that the load generator's own queueing, on cores it
 	// shares with the server, is not counted against the server.
 	LatencyAtRead bool
+	// Engine is how subscribers read their streams: EngineEpoll (the
+	// default on Linux, far less CPU per read) or EngineGoroutine (one
+	// goroutine per stream, the default elsewhere).
+	Engine Engine
+	// Readers is the epoll engine's number of reader threads per process
+	// (0: one per usable core, at most 2).
+	Readers int
 
 	// Progress receives the live progress line; nil: none.
 	Progress io.Writer
@@ -165,6 +172,9 @@ func (c Config) Defaults() Config {
 	def(&c.Payload, 100)
 	def(&c.ConnectConcurrency, 100)
 	def(&c.ReadBuffer, 4096)
+	if c.Engine == "" {
+		c.Engine = Engines()[0]
+	}
 	defD(&c.ConnectTimeout, 10*time.Second)
 	defD(&c.DrainTimeout, 10*time.Second)
 	defD(&c.WarmupTimeout, 60*time.Second)
@@ -209,6 +219,12 @@ func (c *Config) Validate() error {
 	}
 	if c.PID < 0 {
 		errs = append(errs, fmt.Errorf("invalid server pid %d", c.PID))
+	}
+	if _, err := ParseEngine(string(c.Engine)); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Readers < 0 || c.Readers > maxReaders {
+		errs = append(errs, fmt.Errorf("readers must be between 0 (automatic) and %d, not %d", maxReaders, c.Readers))
 	}
 	if c.ReadBuffer < 512 || c.ReadBuffer > 1<<20 {
 		errs = append(errs, fmt.Errorf("read buffer must be between 512 bytes and 1 MiB, not %d", c.ReadBuffer))

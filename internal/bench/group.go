@@ -39,6 +39,10 @@ type groupSpec struct {
 	// ArrivalTime measures latency to the kernel's receive time of the
 	// bytes (SO_TIMESTAMPNS) rather than to when they were read.
 	ArrivalTime bool `json:"arrival_time"`
+	// Engine reads the streams: "goroutine" or "epoll" (empty: goroutine).
+	Engine Engine `json:"engine,omitempty"`
+	// Readers is the epoll engine's number of reader threads (0: default).
+	Readers int `json:"readers,omitempty"`
 }
 
 // GroupStats are the running counts of a group of subscribers; the
@@ -147,10 +151,20 @@ type group struct {
 	lat     *latencyRecorder
 	sem     chan struct{} // bounds connections being set up at once
 	subs    []*subscriber
+	readers []*reader // the epoll engine's readers; nil: one goroutine per stream
+	// readerPause is how long an epoll reader sleeps after handling
+	// what one wake-up found, unless that filled its event list. Every
+	// wake-up and every read costs system calls; after the pause the
+	// reader finds many streams ready at once, with more bytes in each.
+	// Only the time at which the client reads is delayed, which does not
+	// count where latency is measured to the kernel's receive time; when
+	// it is measured to the read, there is no pause.
+	readerPause time.Duration
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // the subscribers' goroutines
+	readersWG sync.WaitGroup // the readers' goroutines
 
 	errMu  sync.Mutex
 	errs   []string
@@ -186,6 +200,22 @@ func newGroup(ctx context.Context, spec groupSpec) (*group, error) {
 		sem:     make(chan struct{}, spec.ConnectConcurrency),
 		errSet:  map[string]int{},
 	}
+	switch spec.Engine {
+	case EngineGoroutine, "":
+	case EngineEpoll:
+		n := spec.Readers
+		if n <= 0 {
+			n = defaultReaders()
+		}
+		if spec.ArrivalTime {
+			g.readerPause = defaultReaderPause
+		}
+		if g.readers, err = newReaders(g, n); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown subscriber engine %q", spec.Engine)
+	}
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	return g, nil
 }
@@ -196,9 +226,16 @@ func newGroup(ctx context.Context, spec groupSpec) (*group, error) {
 func (g *group) start() {
 	g.subs = make([]*subscriber, g.spec.Count)
 	for i := range g.subs {
-		s := &subscriber{g: g, id: g.spec.First + i, trackers: make([]seqTracker, g.spec.Publishers)}
+		s := &subscriber{g: g, id: g.spec.First + i, index: i, trackers: make([]seqTracker, g.spec.Publishers)}
 		s.emitFn = s.emit
+		if g.readers != nil {
+			s.ended = make(chan error, 1)
+		}
 		g.subs[i] = s
+	}
+	g.readersWG.Add(len(g.readers))
+	for _, r := range g.readers {
+		go r.run()
 	}
 	g.wg.Add(len(g.subs))
 	for _, s := range g.subs {
@@ -272,6 +309,7 @@ func (g *group) stats() GroupStats {
 func (g *group) finish(expected []uint64) (*groupResult, error) {
 	g.cancel()
 	g.wg.Wait()
+	g.readersWG.Wait()
 	res := &groupResult{Stats: g.stats()}
 	for _, s := range g.subs {
 		if !s.c.connected.Load() {
@@ -305,6 +343,7 @@ func (g *group) finish(expected []uint64) (*groupResult, error) {
 func (g *group) close() {
 	g.cancel()
 	g.wg.Wait()
+	g.readersWG.Wait()
 }
 
 // Subscriber states.
@@ -328,16 +367,22 @@ type subCounters struct {
 }
 
 // subscriber is one SSE stream. Everything but its counters belongs to its
-// own goroutine.
+// own goroutine, or, while the epoll engine reads its stream, to the
+// reader that holds it.
 type subscriber struct {
 	g        *group
 	id       int
+	index    int // in g.subs
 	c        subCounters
 	parser   sse.Parser
 	trackers []seqTracker // one per publisher
 	emitFn   func(sse.Event) error
 
 	arrival *arrivalReader // kernel receive times, when measured
+
+	// The epoll engine: the stream a reader holds, and how it ended.
+	pc    atomic.Pointer[pollConn]
+	ended chan error
 
 	// Per-read state used by emit.
 	now      int64     // Unix nanoseconds at the read
@@ -359,6 +404,11 @@ func (s *subscriber) run() {
 	attempts := 0
 	for {
 		err := s.stream(ctx)
+		if err == errHandedOff {
+			// An epoll reader holds the stream; the response head and
+			// its buffers, which stream's frame kept, are garbage now.
+			err = <-s.ended
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -467,6 +517,9 @@ func (s *subscriber) stream(ctx context.Context) error {
 	release()
 	s.c.connected.Store(true)
 	s.c.state.Store(stateLive)
+	if g.readers != nil {
+		return s.handoff(conn, br, resp)
+	}
 	return s.read(resp.Body)
 }
 
@@ -482,24 +535,12 @@ func (s *subscriber) read(body io.Reader) error {
 	for {
 		n, err := body.Read(buf)
 		if n > 0 {
-			b := buf[:n]
-			s.c.reads.Add(1)
-			s.c.bytes.Add(int64(n))
-			s.countComments(b)
-			s.now = time.Now().UnixNano()
+			var at int64
 			if s.arrival != nil {
-				// The bytes may have arrived earlier than this read (the
-				// client was busy): measure to their arrival.
-				if at := s.arrival.arrival(); at > 0 && at < s.now {
-					s.now = at
-					s.c.stamped.Add(1)
-				}
+				at = s.arrival.arrival()
 			}
-			s.nlat = 0
-			perr := s.parser.Feed(b, s.emitFn)
-			s.flushLatencies()
-			if perr != nil {
-				return fmt.Errorf("parse stream: %w", perr)
+			if perr := s.account(buf[:n], at); perr != nil {
+				return perr
 			}
 		}
 		if err != nil {
@@ -509,6 +550,28 @@ func (s *subscriber) read(body io.Reader) error {
 			return err
 		}
 	}
+}
+
+// account counts and parses b, stream bytes just read (after transfer
+// decoding). at is the kernel's receive time of the newest of them, or 0.
+func (s *subscriber) account(b []byte, at int64) error {
+	s.c.reads.Add(1)
+	s.c.bytes.Add(int64(len(b)))
+	s.countComments(b)
+	s.now = time.Now().UnixNano()
+	// The bytes may have arrived earlier than this read (the client was
+	// busy): measure to their arrival.
+	if at > 0 && at < s.now {
+		s.now = at
+		s.c.stamped.Add(1)
+	}
+	s.nlat = 0
+	perr := s.parser.Feed(b, s.emitFn)
+	s.flushLatencies()
+	if perr != nil {
+		return fmt.Errorf("parse stream: %w", perr)
+	}
+	return nil
 }
 
 // countComments counts comment lines, which is how hubs send heartbeats;

@@ -80,7 +80,14 @@ func WriteSummary(w io.Writer, res *Result) error {
 		p("  server       not sampled (give --pid to measure the server's CPU and memory)\n")
 	}
 	c := res.Client
-	p("  client       %.2f s CPU over the window (%.0f%% of a core), RSS %s\n", c.CPUSeconds, c.CPUPercent, bytesText(c.RSS))
+	p("  client       %.2f s CPU over the window (%.0f%% of a core), RSS %s, %s engine", c.CPUSeconds, c.CPUPercent, bytesText(c.RSS), s.Engine)
+	if c.CPUPerDeliveryMicros > 0 {
+		p("; %.2f µs per delivery", c.CPUPerDeliveryMicros)
+	}
+	if c.CPUPerReadMicros > 0 {
+		p(", %.2f µs per read", c.CPUPerReadMicros)
+	}
+	p("\n")
 	for _, n := range res.Notes {
 		p("  note         %s\n", n)
 	}

@@ -53,6 +53,9 @@ type Settings struct {
 	// "read" (when the load generator read the bytes).
 	LatencyTo string `json:"latency_to"`
 	Anonymous bool   `json:"anonymous"`
+	// Engine is how the subscribers read their streams: "epoll" or
+	// "goroutine".
+	Engine Engine `json:"engine"`
 }
 
 // PublishStats describes the publishing side.
@@ -120,6 +123,12 @@ type ClientStats struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	CPUPercent float64 `json:"cpu_percent"`
 	RSS        int64   `json:"rss_bytes"`
+	// CPUPerDeliveryMicros is the client's CPU time over the window (its
+	// publishers' included) per delivery received; CPUPerReadMicros is
+	// the same per read of stream bytes in the window. They tell how much
+	// of the cores the load generator took from the server it measures.
+	CPUPerDeliveryMicros float64 `json:"cpu_per_delivery_us,omitempty"`
+	CPUPerReadMicros     float64 `json:"cpu_per_read_us,omitempty"`
 }
 
 // Sample is one point of the run's timeline, taken every second.
@@ -183,6 +192,7 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 			Sources:     len(cfg.Sources),
 			Anonymous:   cfg.Anonymous,
 			LatencyTo:   "arrival",
+			Engine:      cfg.Engine,
 		},
 	}
 	if cfg.LatencyAtRead || runtime.GOOS != "linux" {
@@ -282,7 +292,7 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 	var w0, w1 ProcSample // server at the window's start and end
 	var c0, c1 time.Duration
 	var t0, t1, t2 time.Time
-	var hb0 int64
+	var hb0, reads0 int64
 
 	switch cfg.Scenario {
 	case Idle:
@@ -301,6 +311,7 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 		}
 		st := r.stats()
 		hb0 = st.Comments + st.Other
+		reads0 = st.Reads
 		c0 = r.clientCPU()
 		t0 = time.Now()
 		r.phase.Store("idle")
@@ -322,6 +333,7 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 			server.RSSAfter = w0.RSS
 			server.SockstatAfter, _ = ReadSockstat()
 		}
+		reads0 = r.stats().Reads
 		c0 = r.clientCPU()
 		t0 = time.Now()
 		r.phase.Store("publish")
@@ -425,6 +437,12 @@ func (r *runner) do(ctx context.Context) (*Result, error) {
 	if window > 0 {
 		res.Client.CPUPercent = 100 * res.Client.CPUSeconds / window
 	}
+	if cfg.Scenario != Idle && d.Received > 0 {
+		res.Client.CPUPerDeliveryMicros = res.Client.CPUSeconds * 1e6 / float64(d.Received)
+	}
+	if n := st.Reads - reads0; n > 0 {
+		res.Client.CPUPerReadMicros = res.Client.CPUSeconds * 1e6 / float64(n)
+	}
 	if self, err := ReadProc(os.Getpid()); err == nil {
 		res.Client.RSS = self.RSS
 	}
@@ -494,6 +512,8 @@ func (r *runner) startGroups(ctx context.Context, workers int) error {
 		Reconnect:          !cfg.NoReconnect,
 		ReadBuffer:         cfg.ReadBuffer,
 		ArrivalTime:        !cfg.LatencyAtRead,
+		Engine:             cfg.Engine,
+		Readers:            cfg.Readers,
 	}
 	if workers <= 1 {
 		spec.Count = cfg.Subscribers

@@ -59,7 +59,7 @@ func openHerald(t *testing.T, opts ...herald.Option) string {
 }
 
 // tiny is a scenario scaled down to run in a second on a loaded machine.
-func tiny(sc Scenario, hub string) Config {
+func tiny(sc Scenario, hub string, engine Engine) Config {
 	rate := 40.0
 	if sc == Fanout {
 		rate = 0 // as fast as the hub takes them
@@ -67,6 +67,7 @@ func tiny(sc Scenario, hub string) Config {
 	return Config{
 		Scenario:      sc,
 		Hub:           hub,
+		Engine:        engine,
 		Anonymous:     true,
 		Subscribers:   20,
 		Publishers:    2,
@@ -87,6 +88,9 @@ func mustRun(t *testing.T, cfg Config) *Result {
 	res, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.Engine != "" && res.Settings.Engine != cfg.Engine {
+		t.Errorf("engine %q, want %q", res.Settings.Engine, cfg.Engine)
 	}
 	var sum bytes.Buffer
 	if err := WriteSummary(&sum, res); err != nil {
@@ -125,87 +129,99 @@ func checkExact(t *testing.T, res *Result) {
 }
 
 func TestFanoutHerald(t *testing.T) {
-	res := mustRun(t, tiny(Fanout, openHerald(t)))
-	checkExact(t, res)
-	if res.Publish.Acknowledged != 200 {
-		t.Errorf("acknowledged %d, want 200", res.Publish.Acknowledged)
-	}
-	sv := res.Server
-	if sv == nil || sv.CPUSeconds < 0 || sv.RSSAfter <= 0 || sv.RSSMax < sv.RSSAfter {
-		t.Fatalf("server stats: %+v", sv)
-	}
-	if sv.CPUSeconds > 0 && sv.DeliveriesPerCPUSecond <= 0 {
-		t.Errorf("no deliveries per CPU-second: %+v", sv)
-	}
-	if res.Delivery.PerSecond <= 0 || res.Delivery.EventsPerRead <= 0 {
-		t.Errorf("delivery rates: %+v", res.Delivery)
-	}
+	forEngines(t, func(t *testing.T, engine Engine) {
+		res := mustRun(t, tiny(Fanout, openHerald(t), engine))
+		checkExact(t, res)
+		if res.Publish.Acknowledged != 200 {
+			t.Errorf("acknowledged %d, want 200", res.Publish.Acknowledged)
+		}
+		sv := res.Server
+		if sv == nil || sv.CPUSeconds < 0 || sv.RSSAfter <= 0 || sv.RSSMax < sv.RSSAfter {
+			t.Fatalf("server stats: %+v", sv)
+		}
+		if sv.CPUSeconds > 0 && sv.DeliveriesPerCPUSecond <= 0 {
+			t.Errorf("no deliveries per CPU-second: %+v", sv)
+		}
+		if res.Delivery.PerSecond <= 0 || res.Delivery.EventsPerRead <= 0 {
+			t.Errorf("delivery rates: %+v", res.Delivery)
+		}
+	})
 }
 
 func TestFanoutPacedHerald(t *testing.T) {
-	cfg := tiny(Fanout, openHerald(t))
-	cfg.Updates, cfg.Rate = 30, 60
-	res := mustRun(t, cfg)
-	checkExact(t, res)
-	if res.PublishSeconds < 0.3 {
-		t.Errorf("30 updates at 60/s took %.2f s", res.PublishSeconds)
-	}
+	forEngines(t, func(t *testing.T, engine Engine) {
+		cfg := tiny(Fanout, openHerald(t), engine)
+		cfg.Updates, cfg.Rate = 30, 60
+		res := mustRun(t, cfg)
+		checkExact(t, res)
+		if res.PublishSeconds < 0.3 {
+			t.Errorf("30 updates at 60/s took %.2f s", res.PublishSeconds)
+		}
+	})
 }
 
 func TestLatencyHerald(t *testing.T) {
-	res := mustRun(t, tiny(Latency, openHerald(t)))
-	checkExact(t, res)
-	if len(res.Latency.CDF) == 0 {
-		t.Error("no CDF")
-	}
+	forEngines(t, func(t *testing.T, engine Engine) {
+		res := mustRun(t, tiny(Latency, openHerald(t), engine))
+		checkExact(t, res)
+		if len(res.Latency.CDF) == 0 {
+			t.Error("no CDF")
+		}
+	})
 }
 
 func TestOverloadHerald(t *testing.T) {
-	cfg := tiny(Overload, openHerald(t))
-	cfg.Rate = 400
-	res := mustRun(t, cfg)
-	checkExact(t, res)
+	forEngines(t, func(t *testing.T, engine Engine) {
+		cfg := tiny(Overload, openHerald(t), engine)
+		cfg.Rate = 400
+		res := mustRun(t, cfg)
+		checkExact(t, res)
+	})
 }
 
 func TestIdleHerald(t *testing.T) {
-	cfg := tiny(Idle, openHerald(t, herald.WithHeartbeat(50*time.Millisecond)))
-	res := mustRun(t, cfg)
-	d := res.Delivery
-	if d.Heartbeats < int64(cfg.Subscribers) {
-		t.Errorf("%d heartbeats in %v from %d subscribers at a 50 ms interval", d.Heartbeats, cfg.Duration, cfg.Subscribers)
-	}
-	if d.Received != 0 || res.Publish.Acknowledged != 0 {
-		t.Errorf("the idle scenario published: %+v %+v", d, res.Publish)
-	}
-	sv := res.Server
-	if sv == nil || sv.RSSAfter <= 0 || sv.RSSKiBPerSubscriber <= 0 {
-		t.Fatalf("server stats: %+v", sv)
-	}
-	if sv.CPUSeconds > 0 && sv.CPUPerHeartbeatMicros <= 0 {
-		t.Errorf("no CPU per heartbeat: %+v", sv)
-	}
+	forEngines(t, func(t *testing.T, engine Engine) {
+		cfg := tiny(Idle, openHerald(t, herald.WithHeartbeat(50*time.Millisecond)), engine)
+		res := mustRun(t, cfg)
+		d := res.Delivery
+		if d.Heartbeats < int64(cfg.Subscribers) {
+			t.Errorf("%d heartbeats in %v from %d subscribers at a 50 ms interval", d.Heartbeats, cfg.Duration, cfg.Subscribers)
+		}
+		if d.Received != 0 || res.Publish.Acknowledged != 0 {
+			t.Errorf("the idle scenario published: %+v %+v", d, res.Publish)
+		}
+		sv := res.Server
+		if sv == nil || sv.RSSAfter <= 0 || sv.RSSKiBPerSubscriber <= 0 {
+			t.Fatalf("server stats: %+v", sv)
+		}
+		if sv.CPUSeconds > 0 && sv.CPUPerHeartbeatMicros <= 0 {
+			t.Errorf("no CPU per heartbeat: %+v", sv)
+		}
+	})
 }
 
 // TestWorkers spreads the subscribers over two worker processes (this
 // test binary, re-executed) and merges their counts and histograms.
 func TestWorkers(t *testing.T) {
-	cfg := tiny(Fanout, openHerald(t))
-	cfg.Workers = 2
-	cfg.Subscribers = 21
-	cfg.Sources = mustSources(t, "127.0.0.1-127.0.0.3")
-	cfg.WorkerCommand = func(ctx context.Context) (*exec.Cmd, error) {
-		return exec.CommandContext(ctx, os.Args[0]), nil
-	}
-	var stderr syncBuffer
-	cfg.WorkerStderr = &stderr
-	res := mustRun(t, cfg)
-	checkExact(t, res)
-	if res.Settings.Workers != 2 || res.Client.Processes != 3 {
-		t.Errorf("workers %d, processes %d", res.Settings.Workers, res.Client.Processes)
-	}
-	if s := stderr.String(); s != "" {
-		t.Errorf("workers wrote to stderr: %s", s)
-	}
+	forEngines(t, func(t *testing.T, engine Engine) {
+		cfg := tiny(Fanout, openHerald(t), engine)
+		cfg.Workers = 2
+		cfg.Subscribers = 21
+		cfg.Sources = mustSources(t, "127.0.0.1-127.0.0.3")
+		cfg.WorkerCommand = func(ctx context.Context) (*exec.Cmd, error) {
+			return exec.CommandContext(ctx, os.Args[0]), nil
+		}
+		var stderr syncBuffer
+		cfg.WorkerStderr = &stderr
+		res := mustRun(t, cfg)
+		checkExact(t, res)
+		if res.Settings.Workers != 2 || res.Client.Processes != 3 {
+			t.Errorf("workers %d, processes %d", res.Settings.Workers, res.Client.Processes)
+		}
+		if s := stderr.String(); s != "" {
+			t.Errorf("workers wrote to stderr: %s", s)
+		}
+	})
 }
 
 func mustSources(t *testing.T, s string) []netip.Addr {
@@ -220,36 +236,38 @@ func mustSources(t *testing.T, s string) []netip.Addr {
 // TestTokens runs against a hub that requires tokens, and fails clearly
 // with a wrong one.
 func TestTokens(t *testing.T) {
-	v, err := auth.New(auth.Config{
-		PublisherKeys:  []auth.Key{auth.HMACKey([]byte(testKey))},
-		SubscriberKeys: []auth.Key{auth.HMACKey([]byte(testKey))},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub := startHerald(t, herald.WithAuthorizer(v))
-	pub, _ := auth.SignHMAC([]byte(testKey), auth.TokenSpec{Publish: []string{"*"}})
-	sub, _ := auth.SignHMAC([]byte(testKey), auth.TokenSpec{Subscribe: []string{"*"}})
-	cfg := tiny(Fanout, hub)
-	cfg.Anonymous = false
-	cfg.Token, cfg.SubToken = pub, sub
-	cfg.Updates = 20
-	checkExact(t, mustRun(t, cfg))
+	forEngines(t, func(t *testing.T, engine Engine) {
+		v, err := auth.New(auth.Config{
+			PublisherKeys:  []auth.Key{auth.HMACKey([]byte(testKey))},
+			SubscriberKeys: []auth.Key{auth.HMACKey([]byte(testKey))},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hub := startHerald(t, herald.WithAuthorizer(v))
+		pub, _ := auth.SignHMAC([]byte(testKey), auth.TokenSpec{Publish: []string{"*"}})
+		sub, _ := auth.SignHMAC([]byte(testKey), auth.TokenSpec{Subscribe: []string{"*"}})
+		cfg := tiny(Fanout, hub, engine)
+		cfg.Anonymous = false
+		cfg.Token, cfg.SubToken = pub, sub
+		cfg.Updates = 20
+		checkExact(t, mustRun(t, cfg))
 
-	// Anonymous subscribers are refused by this hub.
-	cfg.Anonymous = true
-	cfg.Subscribers = 2
-	_, err = Run(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("anonymous subscribers: %v, want a 401", err)
-	}
-	// A bad publisher token stops the run with the hub's answer.
-	cfg.Anonymous = false
-	cfg.Token = "not-a-token"
-	_, err = Run(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "401") {
-		t.Fatalf("bad publisher token: %v, want a 401", err)
-	}
+		// Anonymous subscribers are refused by this hub.
+		cfg.Anonymous = true
+		cfg.Subscribers = 2
+		_, err = Run(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("anonymous subscribers: %v, want a 401", err)
+		}
+		// A bad publisher token stops the run with the hub's answer.
+		cfg.Anonymous = false
+		cfg.Token = "not-a-token"
+		_, err = Run(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("bad publisher token: %v, want a 401", err)
+		}
+	})
 }
 
 // faultyHub is a deliberately broken hub: for its first subscriber it
@@ -316,64 +334,68 @@ func (f *faultyHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestAccountingFindsFaults(t *testing.T) {
-	f := &faultyHub{held: map[int]string{}}
-	srv := httptest.NewServer(f)
-	defer func() {
-		srv.CloseClientConnections()
-		srv.Close()
-	}()
-	cfg := tiny(Fanout, srv.URL)
-	cfg.Publishers = 1
-	cfg.Subscribers = 4
-	cfg.Updates = 100
-	cfg.DrainTimeout = 300 * time.Millisecond
-	cfg.PID = 0
-	cfg.ConnectConcurrency = 1 // subscribers register in order
-	res := mustRun(t, cfg)
-	d := res.Delivery
-	want := DeliveryStats{
-		Expected:         400,
-		Received:         400 - 14,
-		Lost:             14, // 7, 14, …, 98
-		Duplicated:       20, // 5, 10, …, 100
-		Reordered:        9,  // 11, 22, …, 99
-		LossySubscribers: 1,
-	}
-	got := DeliveryStats{Expected: d.Expected, Received: d.Received, Lost: d.Lost, Duplicated: d.Duplicated, Reordered: d.Reordered, LossySubscribers: d.LossySubscribers}
-	if got != want {
-		t.Fatalf("accounting\n got %+v\nwant %+v", got, want)
-	}
-	if res.Server != nil {
-		t.Errorf("server stats without a pid: %+v", res.Server)
-	}
+	forEngines(t, func(t *testing.T, engine Engine) {
+		f := &faultyHub{held: map[int]string{}}
+		srv := httptest.NewServer(f)
+		defer func() {
+			srv.CloseClientConnections()
+			srv.Close()
+		}()
+		cfg := tiny(Fanout, srv.URL, engine)
+		cfg.Publishers = 1
+		cfg.Subscribers = 4
+		cfg.Updates = 100
+		cfg.DrainTimeout = 300 * time.Millisecond
+		cfg.PID = 0
+		cfg.ConnectConcurrency = 1 // subscribers register in order
+		res := mustRun(t, cfg)
+		d := res.Delivery
+		want := DeliveryStats{
+			Expected:         400,
+			Received:         400 - 14,
+			Lost:             14, // 7, 14, …, 98
+			Duplicated:       20, // 5, 10, …, 100
+			Reordered:        9,  // 11, 22, …, 99
+			LossySubscribers: 1,
+		}
+		got := DeliveryStats{Expected: d.Expected, Received: d.Received, Lost: d.Lost, Duplicated: d.Duplicated, Reordered: d.Reordered, LossySubscribers: d.LossySubscribers}
+		if got != want {
+			t.Fatalf("accounting\n got %+v\nwant %+v", got, want)
+		}
+		if res.Server != nil {
+			t.Errorf("server stats without a pid: %+v", res.Server)
+		}
+	})
 }
 
 func TestPlotAndJSON(t *testing.T) {
-	res := mustRun(t, tiny(Latency, openHerald(t)))
-	var page bytes.Buffer
-	if err := WritePlot(&page, res); err != nil {
-		t.Fatal(err)
-	}
-	html := page.String()
-	for _, want := range []string{"<!doctype html>", "<svg", "<polyline", "Delivery latency by percentile", "Throughput over time", "99.9%"} {
-		if !strings.Contains(html, want) {
-			t.Errorf("the plot lacks %q", want)
+	forEngines(t, func(t *testing.T, engine Engine) {
+		res := mustRun(t, tiny(Latency, openHerald(t), engine))
+		var page bytes.Buffer
+		if err := WritePlot(&page, res); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if strings.Contains(html, "<script") || strings.Contains(html, "NaN") {
-		t.Error("the plot has a script or NaN")
-	}
-	js, err := json.Marshal(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back Result
-	if err := json.Unmarshal(js, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back.Delivery != res.Delivery || back.Latency.P99 != res.Latency.P99 {
-		t.Error("the JSON result does not round-trip")
-	}
+		html := page.String()
+		for _, want := range []string{"<!doctype html>", "<svg", "<polyline", "Delivery latency by percentile", "Throughput over time", "99.9%"} {
+			if !strings.Contains(html, want) {
+				t.Errorf("the plot lacks %q", want)
+			}
+		}
+		if strings.Contains(html, "<script") || strings.Contains(html, "NaN") {
+			t.Error("the plot has a script or NaN")
+		}
+		js, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Result
+		if err := json.Unmarshal(js, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Delivery != res.Delivery || back.Latency.P99 != res.Latency.P99 {
+			t.Error("the JSON result does not round-trip")
+		}
+	})
 }
 
 // syncBuffer is a bytes.Buffer safe for the workers' stderr copier.
@@ -392,4 +414,12 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// forEngines runs f once with each subscriber engine this platform has.
+func forEngines(t *testing.T, f func(t *testing.T, engine Engine)) {
+	t.Helper()
+	for _, e := range Engines() {
+		t.Run(string(e), func(t *testing.T) { f(t, e) })
+	}
 }
