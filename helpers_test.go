@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/hubtest"
 	"github.com/heraldpush/herald/sse"
 )
 
@@ -52,24 +53,21 @@ func newTestHub(t testing.TB, opts ...herald.Option) *testHub {
 	hub := herald.New(append(base, opts...)...)
 	mux := http.NewServeMux()
 	mux.Handle("/.well-known/mercure", hub)
-	srv := httptest.NewServer(mux)
-	th := &testHub{
+	return serveTestHub(t, hub, mux)
+}
+
+// serveTestHub serves mux, which mounts hub at /.well-known/mercure, until
+// the test ends, with tokens for every topic.
+func serveTestHub(t testing.TB, hub *herald.Hub, mux http.Handler) *testHub {
+	t.Helper()
+	srv := hubtest.Serve(t, mux, hub.Close)
+	return &testHub{
 		Hub:      hub,
 		srv:      srv,
 		url:      srv.URL + "/.well-known/mercure",
 		pubToken: mint(t, auth.TokenSpec{Publish: []string{"*"}}),
 		subToken: mint(t, auth.TokenSpec{Subscribe: []string{"*"}}),
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := hub.Close(ctx); err != nil {
-			t.Errorf("hub close: %v", err)
-		}
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return th
 }
 
 // publish posts an update and returns the status and body.

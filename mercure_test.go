@@ -49,20 +49,7 @@ func newMercureHub(t testing.TB, acfg auth.Config, opts ...herald.Option) *testH
 	mux.Handle("/.well-known/mercure/subscriptions", hub.SubscriptionsHandler())
 	mux.Handle("/.well-known/mercure/subscriptions/", hub.SubscriptionsHandler())
 	mux.Handle(auth.MetadataPath("/.well-known/mercure"), auth.Metadata{Cookie: true})
-	srv := httptest.NewServer(mux)
-	th := &testHub{Hub: hub, srv: srv, url: srv.URL + "/.well-known/mercure"}
-	th.pubToken = mint(t, auth.TokenSpec{Publish: []string{"*"}})
-	th.subToken = mint(t, auth.TokenSpec{Subscribe: []string{"*"}})
-	t.Cleanup(func() {
-		ctx, cancel := contextWithTimeout(10 * time.Second)
-		defer cancel()
-		if err := hub.Close(ctx); err != nil {
-			t.Errorf("hub close: %v", err)
-		}
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return th
+	return serveTestHub(t, hub, mux)
 }
 
 // tok8 mints a draft-08 access token for the hub.

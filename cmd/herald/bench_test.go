@@ -18,6 +18,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/internal/bench"
+	"github.com/heraldpush/herald/internal/hubtest"
 	"github.com/heraldpush/herald/internal/testbin"
 )
 
@@ -27,15 +28,7 @@ func benchHub(t *testing.T, opts ...herald.Option) string {
 	hub := herald.New(opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/.well-known/mercure", hub)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		hub.Close(ctx)
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return srv.URL + "/.well-known/mercure"
+	return hubtest.Serve(t, mux, hub.Close).URL + "/.well-known/mercure"
 }
 
 func runBenchCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {

@@ -14,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/hubtest"
 	"github.com/heraldpush/herald/internal/ssevectors"
-	"go.uber.org/goleak"
 )
 
 // subBuffer is a bytes.Buffer that a running command may write while the
@@ -125,17 +127,7 @@ func newCLIHub(t *testing.T) string {
 	hub := herald.New(herald.WithAuthorizer(v))
 	mux := http.NewServeMux()
 	mux.Handle("/.well-known/mercure", hub)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := hub.Close(ctx); err != nil {
-			t.Errorf("hub close: %v", err)
-		}
-		srv.CloseClientConnections()
-		srv.Close()
-	})
-	return srv.URL + "/.well-known/mercure"
+	return hubtest.Serve(t, mux, hub.Close).URL + "/.well-known/mercure"
 }
 
 // TestSubVectors: "herald sub --json --no-reconnect URL" prints exactly

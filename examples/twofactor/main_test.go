@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/heraldpush/herald/internal/hubtest"
 	"github.com/heraldpush/herald/sse"
 )
 
@@ -121,7 +122,7 @@ func startSite(t *testing.T, cfg Config) *site {
 	}
 	app.users = fastHashes()
 	s := &site{app: app, subs: &subLog{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := hubtest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != hubPath {
 			app.ServeHTTP(w, r)
 			return
@@ -130,20 +131,8 @@ func startSite(t *testing.T, cfg Config) *site {
 		rec := &recorder{ResponseWriter: w}
 		app.ServeHTTP(rec, r)
 		s.subs.add(rec.status)
-	}))
+	}), app.Close)
 	s.url = srv.URL
-	t.Cleanup(func() {
-		srv.Close()
-	})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		// The hub first: it ends the streams, so the server can close.
-		if err := app.Close(ctx); err != nil {
-			t.Errorf("app close: %v", err)
-		}
-		srv.CloseClientConnections()
-	})
 	return s
 }
 

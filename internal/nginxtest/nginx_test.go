@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sort"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/hubtest"
 	"github.com/heraldpush/herald/internal/nginxtest"
 	"github.com/heraldpush/herald/sse"
 )
@@ -44,14 +44,7 @@ func startHub(t *testing.T, opts ...herald.Option) (*herald.Hub, string) {
 	hub := herald.New(append([]herald.Option{herald.WithAuthorizer(v), herald.WithAnonymous(true)}, opts...)...)
 	mux := http.NewServeMux()
 	mux.Handle("/.well-known/mercure", hub)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		hub.Close(ctx)
-		srv.CloseClientConnections()
-		srv.Close()
-	})
+	srv := hubtest.Serve(t, mux, hub.Close)
 	return hub, strings.TrimPrefix(srv.URL, "http://")
 }
 
