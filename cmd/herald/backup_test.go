@@ -49,7 +49,7 @@ func TestBackup(t *testing.T) {
 	}
 
 	cli := func(args ...string) (int, string) {
-		out := &opsBuffer{}
+		out := &syncBuffer{}
 		code := run(context.Background(), &env{stdout: out, stderr: out, getenv: func(string) string { return "" }}, args)
 		return code, out.String()
 	}
@@ -106,7 +106,7 @@ func TestBackupNotBolt(t *testing.T) {
 	opsNoLeaks(t)
 	sock := filepath.Join(t.TempDir(), "admin.sock")
 	startOps(t, nil, "--admin-socket", sock)
-	out := &opsBuffer{}
+	out := &syncBuffer{}
 	code := run(context.Background(), &env{stdout: out, stderr: out, getenv: func(string) string { return "" }},
 		[]string{"backup", "--socket", sock, "--out", filepath.Join(t.TempDir(), "x.db")})
 	if code != 1 || !strings.Contains(out.String(), "only bolt://") {

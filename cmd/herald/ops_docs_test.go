@@ -69,7 +69,7 @@ func TestConfigurationDoc(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	out := &opsBuffer{}
+	out := &syncBuffer{}
 	if code := run(context.Background(), &env{stdout: out, stderr: out, getenv: func(string) string { return "" }}, []string{"version"}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -81,7 +81,7 @@ func TestVersion(t *testing.T) {
 // TestSystemdExampleConfig checks that the example configuration shipped
 // with the systemd unit is accepted.
 func TestSystemdExampleConfig(t *testing.T) {
-	out := &opsBuffer{}
+	out := &syncBuffer{}
 	e := &env{stdout: out, stderr: out, getenv: func(k string) string {
 		if k == "HERALD_JWT_KEY" {
 			return "example"

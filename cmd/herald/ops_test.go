@@ -48,30 +48,12 @@ func opsToken(t testing.TB, spec auth.TokenSpec) string {
 	return tok
 }
 
-// opsBuffer is a goroutine-safe buffer for a command's output.
-type opsBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *opsBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *opsBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // opsServer is herald serve running in this process.
 type opsServer struct {
 	base    string // scheme://host:port
 	metrics string // the metrics base URL
-	stdout  *opsBuffer
-	stderr  *opsBuffer
+	stdout  *syncBuffer
+	stderr  *syncBuffer
 	stop    func() int
 
 	pubToken   string // one token, so that --publish-rate sees one publisher
@@ -85,7 +67,7 @@ var metricsRE = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 // --jwt-key) and the environment environ, and stops it when the test ends.
 func startOps(t *testing.T, environ map[string]string, args ...string) *opsServer {
 	t.Helper()
-	s := &opsServer{stdout: &opsBuffer{}, stderr: &opsBuffer{},
+	s := &opsServer{stdout: &syncBuffer{}, stderr: &syncBuffer{},
 		pubToken:   opsToken(t, auth.TokenSpec{Publish: []string{"*"}, Subject: "publisher"}),
 		otherToken: opsToken(t, auth.TokenSpec{Publish: []string{"*"}, Subject: "other-publisher"}),
 	}
@@ -199,13 +181,20 @@ func eq(want float64) func(float64) bool { return func(v float64) bool { return 
 // publish posts an update with a publisher token and returns the status.
 func (s *opsServer) publish(t *testing.T, c *http.Client, id, data string) int {
 	t.Helper()
+	return s.publishAs(t, c, s.pubToken, id, data)
+}
+
+// publishAs posts an update on client c with token and returns the status.
+// An empty id lets the hub choose one.
+func (s *opsServer) publishAs(t *testing.T, c *http.Client, token, id, data string) int {
+	t.Helper()
 	form := url.Values{"topic": {opsTopic}, "data": {data}}
 	if id != "" {
 		form.Set("id", id)
 	}
 	req, _ := http.NewRequest("POST", s.hub(), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+s.pubToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -293,7 +282,7 @@ cors-origins:
 transport: redis://herald:s3cr3t-passw0rd@redis.internal:6379/0
 jwt-key: file-secret-value
 `), 0o600)
-	out, errOut := &opsBuffer{}, &opsBuffer{}
+	out, errOut := &syncBuffer{}, &syncBuffer{}
 	environ := map[string]string{
 		"HERALD_CONFIG":          file,
 		"HERALD_HISTORY_SIZE":    "700",
@@ -350,7 +339,7 @@ func TestServeBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, "herald.yaml")
 			os.WriteFile(file, []byte(tc.file), 0o600)
-			errOut := &opsBuffer{}
+			errOut := &syncBuffer{}
 			environ := map[string]string{"HERALD_CONFIG": file}
 			for k, v := range tc.env {
 				environ[k] = v
@@ -766,7 +755,7 @@ func TestServeLimits(t *testing.T) {
 			tc.check(t, s, c)
 			// The stream opened before is untouched.
 			pc := opsClient(t)
-			if code := s.publishWith(t, pc, "after-limit"); code != 200 {
+			if code := s.publishAs(t, pc, s.otherToken, "after-limit", "x"); code != 200 {
 				t.Fatalf("publish after the limit: %d", code)
 			}
 			st.expect(t, "after-limit")
@@ -794,24 +783,6 @@ func releaseIdle(t *testing.T, s *opsServer, c *http.Client) {
 	s.waitMetric(t, "herald_connections", eq(1))
 }
 
-// publishWith publishes with a token of its own (a bucket of its own for
-// --publish-rate) on client c.
-func (s *opsServer) publishWith(t *testing.T, c *http.Client, id string) int {
-	t.Helper()
-	form := url.Values{"topic": {opsTopic}, "data": {"x"}, "id": {id}}
-	req, _ := http.NewRequest("POST", s.hub(), strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "Bearer "+s.otherToken)
-	// A fresh connection: the limits tests hold others.
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func TestServePortInUse(t *testing.T) {
 	// A start that fails leaves nothing running behind it.
 	opsNoLeaks(t)
@@ -824,7 +795,7 @@ func TestServePortInUse(t *testing.T) {
 		{"--addr", busy.Addr().String()},
 		{"--addr", "127.0.0.1:0", "--metrics-addr", busy.Addr().String()},
 	} {
-		out := &opsBuffer{}
+		out := &syncBuffer{}
 		e := &env{stdout: out, stderr: out, getenv: func(string) string { return "" }}
 		if code := run(context.Background(), e, append([]string{"serve", "--jwt-key", opsKey}, args...)); code != 1 || !strings.Contains(out.String(), "address already in use") {
 			t.Errorf("%v: exit %d: %s", args, code, out)

@@ -233,7 +233,7 @@ func TestServeTLSFlagErrors(t *testing.T) {
 		{[]string{"--acme-domains", "example.com"}, "--acme-domains needs --acme-cache"},
 		{[]string{"--acme-domains", "example.com", "--acme-cache", dir, "--tls-cert", certFile, "--tls-key", keyFile}, "either --tls-cert/--tls-key or --acme-domains"},
 	} {
-		out := &opsBuffer{}
+		out := &syncBuffer{}
 		e := &env{stdout: out, stderr: out, getenv: func(string) string { return "" }}
 		code := run(context.Background(), e, append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...))
 		if code == 0 || !strings.Contains(out.String(), tc.want) {

@@ -22,40 +22,9 @@ import (
 	"github.com/heraldpush/herald/internal/ssevectors"
 )
 
-// subBuffer is a bytes.Buffer that a running command may write while the
-// test reads it.
-type subBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *subBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *subBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// waitFor waits until the buffer holds s.
-func (b *subBuffer) waitFor(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(b.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q within 10s in %q", s, b.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // cliRun is one run of the herald command with a fake environment.
 type cliRun struct {
-	stdout, stderr subBuffer
+	stdout, stderr syncBuffer
 	vars           map[string]string
 	stdin          io.Reader
 }
