@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,26 +18,22 @@ import (
 	"github.com/heraldpush/herald"
 )
 
+const backupUsage = `Usage: herald backup (--socket /run/herald/admin.sock | --from /var/lib/herald/herald.db) --out FILE
+
+Copies Herald's bolt history file consistently. Flags:
+`
+
 // runBackup copies a bolt:// history file, either from a running herald
 // serve through its admin socket (online: publishing goes on) or straight
 // from the file of a stopped one.
 func runBackup(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("herald backup", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet(e, "backup", backupUsage)
 	var socket, from, out string
 	fs.StringVar(&socket, "socket", "", "admin socket of a running herald serve (its --admin-socket): back up while it runs")
 	fs.StringVar(&from, "from", "", "bolt history file of a stopped herald serve")
 	fs.StringVar(&out, "out", "", "file to write the copy to (written beside it first, checked, then renamed); - for standard output")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: herald backup (--socket /run/herald/admin.sock | --from /var/lib/herald/herald.db) --out FILE")
-		fmt.Fprintln(e.stderr, "\nCopies Herald's bolt history file consistently. Flags:")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseExit(err)
 	}
 	if err := applyEnv(fs, e.getenv); err != nil {
 		fmt.Fprintln(e.stderr, "herald backup:", err)

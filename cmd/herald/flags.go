@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"strings"
 
 	"github.com/heraldpush/herald/internal/config"
@@ -33,6 +35,31 @@ func loadConfig(fs *flag.FlagSet, getenv func(string) string, notInFile ...strin
 		FileFlag:  "config",
 		NotInFile: notInFile,
 	})
+}
+
+// newFlagSet returns the flag set of "herald name", which prints its
+// errors and its -h output on e.stderr: usage, when not empty, followed by
+// the flags.
+func newFlagSet(e *env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	if usage != "" {
+		fs.Usage = func() {
+			fmt.Fprint(e.stderr, usage)
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseExit is a command's exit status when parsing its flags failed: 0
+// after -h or --help (the usage was printed), 2 for a bad flag (the flag
+// package printed the error).
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 // listFlag is a flag that takes a comma-separated list, or is repeated. In

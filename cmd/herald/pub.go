@@ -67,20 +67,12 @@ const (
 )
 
 func runPub(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("herald pub", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, pubUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet(e, "pub", pubUsage)
 	var cfg pubConfig
 	cfg.flags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return pubExitUsage
+		return parseExit(err) // pubExitUsage for a bad flag
 	}
 	if err := applyEnv(fs, e.getenv); err != nil {
 		fmt.Fprintln(e.stderr, "herald pub:", err)

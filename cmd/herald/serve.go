@@ -76,15 +76,11 @@ func (c *serveConfig) flags(fs *flag.FlagSet) {
 }
 
 func runServe(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlagSet(e, "serve", "")
 	var cfg serveConfig
 	cfg.flags(fs)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseExit(err)
 	}
 	res, err := loadConfig(fs, e.getenv, "print-config")
 	if err != nil {

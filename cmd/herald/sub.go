@@ -64,20 +64,12 @@ Flags:
 `
 
 func runSub(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("herald sub", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprint(e.stderr, subUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet(e, "sub", subUsage)
 	var cfg subConfig
 	cfg.flags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseExit(err)
 	}
 	if err := applyEnv(fs, e.getenv); err != nil {
 		fmt.Fprintln(e.stderr, "herald sub:", err)

@@ -49,26 +49,24 @@ func (c *tokenConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.demo, "demo", false, "sign with the public demo key of herald serve --demo")
 }
 
+const tokenUsage = `Usage: herald token [flags]
+
+Prints a JWT for a Mercure hub. Examples:
+  herald token --key "$KEY" --publish '*'
+  herald token --key "$KEY" --subscribe 'https://example.com/books/{id}' --ttl 15m
+  herald token --draft 08 --private-key es256.pem --issuer https://auth.example.com \
+      --audience https://example.com/.well-known/mercure --subscribe 'https://example.com/books/:id'
+
+Flags:
+`
+
 // runToken mints a token and prints it.
 func runToken(ctx context.Context, e *env, args []string) int {
-	fs := flag.NewFlagSet("herald token", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "Usage: herald token [flags]\n\nPrints a JWT for a Mercure hub. Examples:")
-		fmt.Fprintln(e.stderr, "  herald token --key \"$KEY\" --publish '*'")
-		fmt.Fprintln(e.stderr, "  herald token --key \"$KEY\" --subscribe 'https://example.com/books/{id}' --ttl 15m")
-		fmt.Fprintln(e.stderr, "  herald token --draft 08 --private-key es256.pem --issuer https://auth.example.com \\")
-		fmt.Fprintln(e.stderr, "      --audience https://example.com/.well-known/mercure --subscribe 'https://example.com/books/:id'")
-		fmt.Fprintln(e.stderr, "\nFlags:")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet(e, "token", tokenUsage)
 	var cfg tokenConfig
 	cfg.flags(fs)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return parseExit(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "herald token: unexpected argument %q (use --publish or --subscribe)\n", fs.Arg(0))
