@@ -27,6 +27,33 @@ func benchUpdate(id string) *herald.Update {
 	return &herald.Update{ID: id, Topics: []string{"https://example.com/bench"}, Data: benchData, Time: time.Now()}
 }
 
+// publishFlatOut publishes b.N updates through tr from pubs goroutines
+// that each take the next update as soon as their last one is
+// acknowledged, and returns when all are. IDs are prefix, the publisher's
+// number, "-" and the update's index.
+func publishFlatOut(b *testing.B, tr herald.Transport, pubs int, prefix string) {
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for p := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if err := tr.Publish(ctx, benchUpdate(fmt.Sprintf("%s%d-%d", prefix, p, i))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // BenchmarkPublish measures acknowledged publishes per second through one
 // node, with 1 and 16 concurrent publishers, while a second node listens.
 func BenchmarkPublish(b *testing.B) {
@@ -44,27 +71,8 @@ func BenchmarkPublish(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer stop()
-				ctx := context.Background()
-				var next atomic.Int64
-				var wg sync.WaitGroup
 				b.ResetTimer()
-				for p := range pubs {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := next.Add(1)
-							if i > int64(b.N) {
-								return
-							}
-							if err := tr.Publish(ctx, benchUpdate(fmt.Sprintf("b%d-%d", p, i))); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
+				publishFlatOut(b, tr, pubs, "b")
 				b.StopTimer()
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 			})
@@ -147,26 +155,7 @@ func BenchmarkCrossNodeLatency(b *testing.B) {
 					<-got
 				}
 			default:
-				const pubs = 16
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				for p := range pubs {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for {
-							i := next.Add(1)
-							if i > int64(b.N) {
-								return
-							}
-							if err := pub.Publish(ctx, benchUpdate(fmt.Sprintf("l%d-%d", p, i))); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
+				publishFlatOut(b, pub, 16, "l")
 				for received.Load() < int64(b.N) {
 					<-got
 				}
