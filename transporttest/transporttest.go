@@ -113,6 +113,20 @@ func publish(t *testing.T, tr herald.Transport, u *herald.Update) *herald.Update
 	return u
 }
 
+// publishCopies publishes a copy of each of want and records in want the
+// Seq the transport gave the copy. Publishing copies means a transport that
+// keeps or changes the caller's update cannot make a later comparison with
+// want pass.
+func publishCopies(t *testing.T, tr herald.Transport, want []*herald.Update) {
+	t.Helper()
+	for _, u := range want {
+		cp := *u
+		cp.Topics = slices.Clone(u.Topics)
+		publish(t, tr, &cp)
+		u.Seq = cp.Seq
+	}
+}
+
 // publishN publishes n updates with ids prefix-0 … prefix-(n-1) and returns
 // them in publish order.
 func publishN(t *testing.T, tr herald.Transport, prefix string, n int) []*herald.Update {
@@ -548,14 +562,7 @@ func (s *suite) fieldsRoundTrip(t *testing.T) {
 	tr := s.h.New(t, Bounds{})
 	c := s.listen(t, tr, false)
 	want := roundTripUpdates()
-	for _, u := range want {
-		// Publish a copy so that a transport that keeps or changes the
-		// caller's update cannot make the comparison pass.
-		cp := *u
-		cp.Topics = slices.Clone(u.Topics)
-		publish(t, tr, &cp)
-		u.Seq = cp.Seq
-	}
+	publishCopies(t, tr, want)
 	got := c.wait(len(want))
 	for i := range want {
 		sameUpdate(t, "delivered", got[i], want[i])
@@ -807,12 +814,7 @@ func (s *suite) peer(t *testing.T) {
 func (s *suite) reopen(t *testing.T) {
 	tr := s.h.New(t, Bounds{})
 	want := roundTripUpdates()
-	for _, u := range want {
-		cp := *u
-		cp.Topics = slices.Clone(u.Topics)
-		publish(t, tr, &cp)
-		u.Seq = cp.Seq
-	}
+	publishCopies(t, tr, want)
 	more := publishN(t, tr, "before-reopen", 10)
 	tr = s.h.Reopen(t, tr)
 	p := history(t, tr, herald.HistoryQuery{AfterID: herald.EarliestID, Limit: 100})
