@@ -1,3 +1,5 @@
+//go:build linux
+
 package clustertest
 
 import (
@@ -23,7 +25,7 @@ import (
 // must receive exactly the stream's updates on its topics, in the stream's
 // order: nothing lost, nothing twice.
 func TestNATSCluster(t *testing.T) {
-	natsRunCluster(t, func(t *testing.T, srv *natstest.Server, nodes []*natsNode, kill func(int)) {
+	natsRunCluster(t, func(t *testing.T, srv *natstest.Server, nodes []*node, kill func(int)) {
 		kill(1)
 	})
 }
@@ -33,17 +35,17 @@ func TestNATSCluster(t *testing.T) {
 // publishers; once it is back, every node's consumer resumes and every
 // subscriber, whose stream stayed open, gets every update once, in order.
 func TestNATSClusterOutage(t *testing.T) {
-	refused := natsRunCluster(t, func(t *testing.T, srv *natstest.Server, nodes []*natsNode, kill func(int)) {
+	refused := natsRunCluster(t, func(t *testing.T, srv *natstest.Server, nodes []*node, kill func(int)) {
 		srv.Shutdown()
 		// Every node reports itself not ready while NATS is down...
 		for _, n := range nodes {
-			natsWaitReadyz(t, n, http.StatusServiceUnavailable)
+			waitReadyz(t, n, http.StatusServiceUnavailable)
 		}
 		time.Sleep(300 * time.Millisecond)
 		srv.Restart()
 		// ...and ready again once it is back.
 		for _, n := range nodes {
-			natsWaitReadyz(t, n, http.StatusOK)
+			waitReadyz(t, n, http.StatusOK)
 		}
 	})
 	if refused == 0 && !t.Skipped() {
@@ -55,28 +57,26 @@ func TestNATSClusterOutage(t *testing.T) {
 // disrupt once a third of the updates are acknowledged, and checks every
 // subscriber's stream against the JetStream stream. It returns how many
 // publish attempts were refused or failed (and retried).
-func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Server, nodes []*natsNode, kill func(node int))) int64 {
+func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Server, nodes []*node, kill func(node int))) int64 {
 	if testing.Short() {
 		t.Skip("builds herald and runs three processes")
 	}
 	var failedAttempts atomic.Int64
 	const (
-		jwtKey       = "clustertest-obviously-fake-jwt-key"
 		perPublisher = 300
 		subsPerNode  = 4
 	)
-	bin := natsBuildHerald(t)
 	srv := natstest.Start(t)
 	transport := srv.URL() + "?stream=herald_cluster&prefix=cluster"
 
-	nodes := make([]*natsNode, 3)
+	nodes := make([]*node, 3)
 	for i := range nodes {
-		nodes[i] = natsStartNode(t, bin, fmt.Sprintf("node%d", i),
-			"--transport", transport, "--jwt-key", jwtKey, "--log-level", "warn")
+		nodes[i] = startNode(t, fmt.Sprintf("node%d", i), transport, "--log-level", "warn")
+		waitReadyz(t, nodes[i], http.StatusOK)
 	}
 	var dead atomic.Int32 // index+1 of the killed node, 0 while all live
 	// pick returns the first live node at or after i.
-	pick := func(i int) (*natsNode, int) {
+	pick := func(i int) (*node, int) {
 		for k := range len(nodes) {
 			j := (i + k) % len(nodes)
 			if int(dead.Load()) != j+1 {
@@ -86,14 +86,8 @@ func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Serve
 		return nil, -1
 	}
 
-	subToken, err := auth.SignHMAC([]byte(jwtKey), auth.TokenSpec{Subscribe: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubToken, err := auth.SignHMAC([]byte(jwtKey), auth.TokenSpec{Publish: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	subToken := mustToken(t, auth.TokenSpec{Subscribe: []string{"*"}})
+	pubToken := mustToken(t, auth.TokenSpec{Publish: []string{"*"}})
 	topicA, topicB := "https://example.com/cluster/a", "https://example.com/cluster/b"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer client.CloseIdleConnections()
@@ -203,7 +197,7 @@ func natsRunCluster(t *testing.T, disrupt func(t *testing.T, srv *natstest.Serve
 						return
 					}
 					idx = j
-					status, err := natsPublish(ctx, client, node.base, pubToken, id, topic, "data of "+id)
+					status, err := publish(ctx, client, node, pubToken, id, []string{topic})
 					if err == nil && status == http.StatusOK {
 						break
 					}
