@@ -49,6 +49,7 @@ type Claims struct {
 // A ScopedPayload is the payload of one draft-08 subscribe authorization
 // detail and the selectors the detail grants.
 type ScopedPayload struct {
+	// Selectors are the topic selectors the detail grants.
 	Selectors []topic.Selector
 	// Payload is a JSON object, or nil when the detail has none.
 	Payload json.RawMessage
@@ -83,6 +84,7 @@ const (
 	ActionPublish
 )
 
+// String returns "subscribe" or "publish".
 func (a Action) String() string {
 	switch a {
 	case ActionSubscribe:
@@ -127,6 +129,7 @@ type AuthError struct {
 	Err error
 }
 
+// Error describes the refusal: status, description, code and cause.
 func (e *AuthError) Error() string {
 	msg := fmt.Sprintf("herald: %d %s", e.Status, e.Description)
 	if e.Code != "" {
@@ -138,6 +141,7 @@ func (e *AuthError) Error() string {
 	return msg
 }
 
+// Unwrap returns the underlying cause, Err.
 func (e *AuthError) Unwrap() error { return e.Err }
 
 // allowsAll reports whether every topic matches one of sels.

@@ -32,6 +32,7 @@ const (
 	Closed State = 2
 )
 
+// String returns "connecting", "open" or "closed".
 func (s State) String() string {
 	switch s {
 	case Connecting:

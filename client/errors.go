@@ -41,6 +41,8 @@ type ResponseError struct {
 	Message string
 }
 
+// Error says what the server answered instead of a stream, with its
+// message when it gave one.
 func (e *ResponseError) Error() string {
 	switch {
 	case e.StatusCode == http.StatusNoContent:
@@ -123,6 +125,7 @@ type RetryError struct {
 	Delay time.Duration
 }
 
+// Error says why the connection ended and when the client reconnects.
 func (e *RetryError) Error() string {
 	why := "connection failed"
 	switch {

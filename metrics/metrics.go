@@ -294,25 +294,26 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 
 // A Count is one labelled counter of a Snapshot.
 type Count struct {
-	Name  string `json:"name"`
-	Count uint64 `json:"count"`
+	Name  string `json:"name"`  // the label: a disconnect reason or a limit's name
+	Count uint64 `json:"count"` // how many since the process started
 }
 
 // A Snapshot is the current value of every counter, for the dashboard.
+// Counts are since the process started unless they say "now".
 type Snapshot struct {
-	Node          string  `json:"node"`
-	Subscribers   uint64  `json:"subscribers"`
-	Subscriptions int64   `json:"subscriptions"`
-	Connects      uint64  `json:"connects"`
-	Disconnects   []Count `json:"disconnects"` // by reason, in Reasons order, then others by name
-	Published     uint64  `json:"published"`
-	PublishFailed uint64  `json:"publishFailed"`
-	Delivered     uint64  `json:"delivered"`
-	Bytes         uint64  `json:"bytes"`
-	Queued        uint64  `json:"queued"`
-	Replays       uint64  `json:"replays"`
-	Replayed      uint64  `json:"replayed"`
-	Rejected      []Count `json:"rejected"`
+	Node          string  `json:"node"`          // the hub's node ID
+	Subscribers   uint64  `json:"subscribers"`   // streams open now
+	Subscriptions int64   `json:"subscriptions"` // topic selectors of the streams open now
+	Connects      uint64  `json:"connects"`      // streams accepted
+	Disconnects   []Count `json:"disconnects"`   // by reason, in Reasons order, then others by name
+	Published     uint64  `json:"published"`     // updates published successfully
+	PublishFailed uint64  `json:"publishFailed"` // publishes that failed, for any reason
+	Delivered     uint64  `json:"delivered"`     // updates handed to streams
+	Bytes         uint64  `json:"bytes"`         // bytes of those updates
+	Queued        uint64  `json:"queued"`        // updates waiting in subscriber queues now
+	Replays       uint64  `json:"replays"`       // streams that began with a replay of history
+	Replayed      uint64  `json:"replayed"`      // updates sent by those replays
+	Rejected      []Count `json:"rejected"`      // requests or connections refused, by limit, by name
 	// TransportErrors counts transport operations that failed.
 	TransportErrors uint64 `json:"transportErrors"`
 }

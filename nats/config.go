@@ -38,6 +38,8 @@ const (
 	MemoryStorage
 )
 
+// String returns "file" or "memory", as the URL's storage parameter
+// spells them.
 func (s Storage) String() string {
 	if s == MemoryStorage {
 		return "memory"

@@ -111,8 +111,8 @@ type compiled struct {
 // Key is a comparable value identifying a selector: selectors with equal
 // keys match the same topics. Use it to intern selectors in a map.
 type Key struct {
-	Kind Kind
-	Expr string
+	Kind Kind   // the selector's kind
+	Expr string // the selector's text
 	// Base is the base URL of a URL pattern, empty for other kinds.
 	Base string
 }

@@ -10,8 +10,8 @@ type Set []Selector
 // Spec is the unparsed form of one selector, as given by a query parameter
 // or a token claim.
 type Spec struct {
-	Kind Kind
-	Expr string
+	Kind Kind   // how to parse Expr
+	Expr string // the selector's text
 }
 
 // ParseSet parses a list of selectors of any kinds, as [Parser.Parse]

@@ -35,8 +35,8 @@ import (
 
 // Bounds are the history bounds a test asks a fresh backend for.
 type Bounds struct {
-	Size   int
-	MaxAge time.Duration
+	Size   int           // most updates kept; 0 for the backend's default
+	MaxAge time.Duration // age past which updates are dropped; 0 for the default
 }
 
 // A Harness opens transports for the suite.

@@ -29,15 +29,15 @@ const (
 
 // A Challenge is one login waiting for its second factor.
 type Challenge struct {
-	ID      string    `json:"id"`      // unguessable (256 bits); names the topic and the approval link
-	User    string    `json:"user"`    // who passed the password step
-	Code    string    `json:"code"`    // short code shown on both screens, to compare
-	Binding string    `json:"binding"` // SHA-256 of the secret in the browser's flow cookie
-	CSRF    string    `json:"csrf"`    // token the waiting page sends back with its finishing POST
-	State   State     `json:"state"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
-	Decided time.Time `json:"decided,omitzero"`
+	ID      string    `json:"id"`               // unguessable (256 bits); names the topic and the approval link
+	User    string    `json:"user"`             // who passed the password step
+	Code    string    `json:"code"`             // short code shown on both screens, to compare
+	Binding string    `json:"binding"`          // SHA-256 of the secret in the browser's flow cookie
+	CSRF    string    `json:"csrf"`             // token the waiting page sends back with its finishing POST
+	State   State     `json:"state"`            // as stored; see StateAt for expiry
+	Created time.Time `json:"created"`          // when the password step passed
+	Expires time.Time `json:"expires"`          // when the challenge stops being answerable
+	Decided time.Time `json:"decided,omitzero"` // when the phone approved or denied; zero before
 
 	// From describes the browser that asked (address and user agent), for
 	// the phone to show.
@@ -68,11 +68,11 @@ func (c *Challenge) StateAt(now time.Time) State {
 // A Session is a signed-in browser: a web session (after both factors) or
 // a device session (the phone that approves).
 type Session struct {
-	User    string      `json:"user"`
-	Kind    SessionKind `json:"kind"`
-	CSRF    string      `json:"csrf"` // per-session token for the session's forms
-	Created time.Time   `json:"created"`
-	Expires time.Time   `json:"expires"`
+	User    string      `json:"user"`    // who signed in
+	Kind    SessionKind `json:"kind"`    // what the session may do
+	CSRF    string      `json:"csrf"`    // per-session token for the session's forms
+	Created time.Time   `json:"created"` // when it was signed in
+	Expires time.Time   `json:"expires"` // when it ends
 }
 
 // A SessionKind says what a session may do.
@@ -115,6 +115,7 @@ type Store interface {
 	// DeleteSession forgets a session.
 	DeleteSession(ctx context.Context, key string) error
 
+	// Close releases the store's resources.
 	Close() error
 }
 

@@ -36,6 +36,7 @@ const (
 	Flag                  // the command line
 )
 
+// String returns "default", "file", "env" or "flag".
 func (s Source) String() string {
 	switch s {
 	case File:
@@ -53,6 +54,7 @@ func (s Source) String() string {
 // as a single comma-separated string.
 type Lister interface {
 	flag.Value
+	// Strings returns the list's elements.
 	Strings() []string
 }
 
@@ -116,15 +118,17 @@ func (r *Result) Origin(name string) string {
 // An Error is a setting that could not be applied. It names the key and
 // its source.
 type Error struct {
-	Source Source
+	Source Source // where the setting came from
 	Key    string // the flag name, or the unknown file key
 	Env    string // the environment variable, for Source Env
 	File   string // for Source File
 	Line   int    // for Source File
-	Value  string
-	Msg    string
+	Value  string // the value that was refused
+	Msg    string // why: the flag package's error, or the file's
 }
 
+// Error names the setting's source (variable, file and line, or flag), the
+// key and what is wrong.
 func (e *Error) Error() string {
 	switch e.Source {
 	case Env:

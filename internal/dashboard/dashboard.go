@@ -38,6 +38,8 @@ const (
 	Full                 // also the busiest public topics and the console
 )
 
+// String returns the mode's name as ParseMode accepts it: "off",
+// "read-only" or "full".
 func (m Mode) String() string {
 	switch m {
 	case ReadOnly:
@@ -63,6 +65,8 @@ func ParseMode(s string) (Mode, error) {
 
 // Config configures a Dashboard.
 type Config struct {
+	// Mode is how much the dashboard shows; in mode Off, Register
+	// mounts nothing.
 	Mode    Mode
 	Metrics *metrics.Metrics // the hub's counters
 	// HubPath is where the hub is mounted, for the console.
@@ -73,7 +77,8 @@ type Config struct {
 	Conns func() int
 	// Interval between two stats events; default 1 s.
 	Interval time.Duration
-	Logger   *slog.Logger
+	// Logger receives the dashboard's errors; default: discarded.
+	Logger *slog.Logger
 }
 
 // A Dashboard is an http handler set and a herald.Observer (for topic
@@ -228,17 +233,17 @@ func (d *Dashboard) secure(w http.ResponseWriter) {
 // Event is what the stats stream sends once a second, as JSON in the data
 // of a "stats" event.
 type Event struct {
-	Time        int64            `json:"time"` // unix milliseconds
-	Mode        string           `json:"mode"`
-	Version     string           `json:"version"`
-	HubPath     string           `json:"hubPath"`
+	Time        int64            `json:"time"`        // unix milliseconds
+	Mode        string           `json:"mode"`        // the Mode's String
+	Version     string           `json:"version"`     // Config.Version
+	HubPath     string           `json:"hubPath"`     // Config.HubPath
 	Uptime      float64          `json:"uptime"`      // seconds
 	Connections int              `json:"connections"` // -1 when unknown
-	Stats       metrics.Snapshot `json:"stats"`
-	Topics      TopicStats       `json:"topics"`
-	Recent      []Disconnect     `json:"recent"` // newest first
-	Goroutines  int              `json:"goroutines"`
-	HeapBytes   uint64           `json:"heapBytes"`
+	Stats       metrics.Snapshot `json:"stats"`       // the hub's counters
+	Topics      TopicStats       `json:"topics"`      // topic activity
+	Recent      []Disconnect     `json:"recent"`      // newest first
+	Goroutines  int              `json:"goroutines"`  // runtime.NumGoroutine
+	HeapBytes   uint64           `json:"heapBytes"`   // runtime.MemStats.HeapAlloc
 }
 
 // TopicStats describes topic activity over the last minute.
@@ -250,14 +255,14 @@ type TopicStats struct {
 // A TopicCount is a topic and the updates published to it since it became
 // active.
 type TopicCount struct {
-	Topic string `json:"topic"`
-	Count uint64 `json:"count"`
+	Topic string `json:"topic"` // the topic's name
+	Count uint64 `json:"count"` // updates published to it
 }
 
 // A Disconnect is a recent end of a stream.
 type Disconnect struct {
-	Time   int64  `json:"time"` // unix milliseconds
-	Reason string `json:"reason"`
+	Time   int64  `json:"time"`   // unix milliseconds
+	Reason string `json:"reason"` // a herald.DisconnectReason
 }
 
 // Snapshot returns the event the stream would send now.

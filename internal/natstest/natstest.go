@@ -185,6 +185,7 @@ func (s *Server) Restart() {
 // A Cluster is several embedded servers routed into one NATS cluster with
 // clustered JetStream, for replicated streams and failover tests.
 type Cluster struct {
+	// Servers are the cluster's members, each stopped when the test ends.
 	Servers []*Server
 }
 

@@ -46,7 +46,9 @@ type Vector struct {
 // An Event is one dispatched event: its type, its data, and the last
 // event ID string when it was dispatched.
 type Event struct {
-	Type, Data, ID string
+	Type string // the event type: "message" when the stream set none
+	Data string // the data, lines joined with LF
+	ID   string // the last event ID string at dispatch
 }
 
 // Load reads and decodes the vectors. It fails the test when the file

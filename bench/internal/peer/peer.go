@@ -139,6 +139,9 @@ func (h *Handler) Topics() []string {
 	return out
 }
 
+// ServeHTTP serves Path: GET ?topic=T subscribes to T through the broker,
+// POST with form fields topic (repeatable) and data publishes; anything
+// else is refused.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != Path {
 		http.NotFound(w, r)
