@@ -449,6 +449,51 @@ func TestHeartbeat(t *testing.T) {
 	})
 }
 
+// TestHeartbeatAfterData checks that a stream that carried an update in the
+// middle of a heartbeat period is not left quiet for the rest of that period
+// and a whole next one: the gap between any two writes stays near the
+// period.
+func TestHeartbeatAfterData(t *testing.T) {
+	const period = 3 * time.Second
+	both(t, func(t *testing.T, opts ...herald.Option) {
+		th := newTestHub(t, append(opts, herald.WithHeartbeat(period))...)
+		conn, err := net.Dial("tcp", th.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /.well-known/mercure?topic=x HTTP/1.1\r\nHost: h\r\n\r\n")
+		br := bufio.NewReader(conn)
+		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		var last time.Time
+		published := false
+		writes := 0
+		for writes < 5 { // the opening comment, the update, three more
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %d writes: %v", writes, err)
+			}
+			if line != ":\n" && !strings.HasPrefix(line, "data: ") {
+				continue
+			}
+			now := time.Now()
+			// A second of slack beyond the period for the once-a-second
+			// wheel, and one more for a loaded test machine; the fault
+			// this guards against makes gaps of up to two periods.
+			if writes > 0 && now.Sub(last) > period+2*time.Second {
+				t.Fatalf("write %d came %v after the one before (heartbeat period %v)", writes, now.Sub(last).Round(time.Millisecond), period)
+			}
+			last = now
+			writes++
+			if !published {
+				published = true
+				time.Sleep(period / 2) // the stream's bytes wait in its socket
+				th.mustPublish(t, "x", "mid-period")
+			}
+		}
+	})
+}
+
 func TestMaxLifetimeEndsStreams(t *testing.T) {
 	both(t, func(t *testing.T, opts ...herald.Option) {
 		var reason atomic.Value

@@ -546,12 +546,29 @@ func (s *shard) tick(now time.Time) {
 	if sec-from >= int64(len(s.wheel)) {
 		from = sec - int64(len(s.wheel)) + 1
 	}
-	quiet := now.Add(-s.hub.cfg.heartbeat).UnixNano()
+	// A stream is due when it will have been quiet for a whole period by
+	// the next tick: heartbeats come up to a second early, never late.
+	period := int64(s.hub.cfg.heartbeat)
+	due := now.UnixNano() + int64(time.Second) - period
 	for t := from; t <= sec; t++ {
 		slot := &s.wheel[int(t%int64(len(s.wheel)))]
 		for i := 0; i < len(slot.subs); i++ {
 			sub := slot.subs[i]
-			if sub.state != stateLive || sub.lastWrite.Load() > quiet || len(sub.queue) > 0 {
+			if sub.state != stateLive || len(sub.queue) > 0 {
+				continue
+			}
+			if last := sub.lastWrite.Load(); last > due {
+				// Written to since this slot's last turn: look again a
+				// period after that write rather than a whole turn of the
+				// wheel from now, which would leave the stream quiet for up
+				// to two periods (long enough for a proxy's idle timeout
+				// set just above one). The next second is always after
+				// sec, so the stream is not seen twice in this loop.
+				next := &s.wheel[int(((last+period)/int64(time.Second))%int64(len(s.wheel)))]
+				if next != slot {
+					s.moveWheel(sub, slot, next)
+					i-- // remove put the slot's last stream at i
+				}
 				continue
 			}
 			if err := sub.sink.heartbeat(); err != nil {
@@ -563,6 +580,18 @@ func (s *shard) tick(now time.Time) {
 		}
 	}
 	s.wheelAt = sec
+}
+
+// moveWheel moves sub from one heartbeat slot to another.
+func (s *shard) moveWheel(sub *subscriber, from, to *subList) {
+	for i, e := range sub.entries {
+		if e.list == from {
+			from.remove(sub, e.pos)
+			sub.entries = append(sub.entries[:i], sub.entries[i+1:]...)
+			break
+		}
+	}
+	to.insert(sub)
 }
 
 // A subList is an unordered set of subscribers with O(1) insert and remove;
