@@ -632,6 +632,36 @@ func TestMetricsSeparateAddress(t *testing.T) {
 	}
 }
 
+var pprofRE = regexp.MustCompile(`msg="pprof listening" addr=(\S+)`)
+
+func TestPprofSeparateAddress(t *testing.T) {
+	opsNoLeaks(t)
+	s := startOps(t, nil, "--anonymous", "--pprof-addr", "127.0.0.1:0")
+	m := pprofRE.FindStringSubmatch(s.stderr.String())
+	if m == nil {
+		t.Fatalf("no pprof address in the log:\n%s", s.stderr)
+	}
+	c := opsClient(t)
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{"http://" + m[1] + "/debug/pprof/goroutine?debug=1", 200},
+		{"http://" + m[1] + "/debug/pprof/cmdline", 200},
+		{s.base + "/debug/pprof/goroutine?debug=1", 404}, // never on the public address
+	} {
+		resp, err := c.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s: %d, want %d", tc.url, resp.StatusCode, tc.want)
+		}
+	}
+}
+
 // ---- limits ----
 
 // rawGet sends a plain HTTP/1.1 request on a new connection and returns the

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -42,6 +43,7 @@ type opsConfig struct {
 	accessLog   bool
 
 	metricsAddr string
+	pprofAddr   string
 	adminSocket string
 
 	tlsCert, tlsKey   string
@@ -83,6 +85,7 @@ func (c *opsConfig) flags(fs *flag.FlagSet) {
 	fs.Var(&c.logFormat, "log-format", "log format: text or json")
 	fs.BoolVar(&c.accessLog, "access-log", false, "log every request (method, path without query, status, duration; never tokens or cookies)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address instead of the main one (off: no metrics)")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's profiler (net/http/pprof) at /debug/pprof/ on this address, for profiling under load; keep it on loopback (off by default)")
 	fs.StringVar(&c.adminSocket, "admin-socket", "", "Unix socket for operator commands such as herald backup (only this user may connect)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); with --tls-key serves HTTPS and HTTP/2, reloaded when it changes or on SIGHUP")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)")
@@ -361,12 +364,18 @@ func (o *ops) serve(ctx context.Context, listenAddr string, hub *herald.Hub, mux
 	}
 	listeners = append(listeners, ln)
 	ln = o.limiter.Listener(ln)
-	var mln, aln, hln net.Listener
+	var mln, pln, aln, hln net.Listener
 	if c.metricsAddr != "" && c.metricsAddr != "off" {
 		if mln, err = net.Listen("tcp", c.metricsAddr); err != nil {
 			return fail(fmt.Errorf("--metrics-addr: %w", err))
 		}
 		listeners = append(listeners, mln)
+	}
+	if c.pprofAddr != "" && c.pprofAddr != "off" {
+		if pln, err = net.Listen("tcp", c.pprofAddr); err != nil {
+			return fail(fmt.Errorf("--pprof-addr: %w", err))
+		}
+		listeners = append(listeners, pln)
 	}
 	if c.adminSocket != "" {
 		if aln, err = listenAdmin(c.adminSocket); err != nil {
@@ -386,7 +395,7 @@ func (o *ops) serve(ctx context.Context, listenAddr string, hub *herald.Hub, mux
 	}
 
 	var servers []*http.Server
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	side := func(l net.Listener, h http.Handler) {
 		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: srv.ErrorLog}
 		servers = append(servers, s)
@@ -399,6 +408,10 @@ func (o *ops) serve(ctx context.Context, listenAddr string, hub *herald.Hub, mux
 		side(mln, mmux)
 		metricsAddr = mln.Addr().String()
 		o.log.Info("metrics listening", "addr", metricsAddr)
+	}
+	if pln != nil {
+		side(pln, pprofHandler())
+		o.log.Info("pprof listening", "addr", pln.Addr().String())
 	}
 	if aln != nil {
 		side(aln, adminHandler(hub, o.log))
@@ -594,3 +607,16 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// pprofHandler serves the runtime's profiles on a mux of its own (the
+// handlers net/http/pprof registers on http.DefaultServeMux are not served
+// anywhere).
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
