@@ -42,6 +42,7 @@ func main() {
 	readers := flag.Int("readers", runtime.NumCPU(), "reader threads draining the client sides (0: nobody reads)")
 	rounds := flag.Int("rounds", 20, "rounds, one write per stream each")
 	pause := flag.Duration("pause", 200*time.Millisecond, "pause between rounds (lets the readers drain)")
+	useSend := flag.Bool("sendto", false, "write with sendto(2) instead of write(2)")
 	flag.Parse()
 	if *n < 1 || *size < 1 || *writers < 1 || *readers < 0 || *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "loopback-floor: -n, -size, -writers and -rounds must be positive, -readers not negative")
@@ -86,7 +87,11 @@ func main() {
 				defer runtime.UnlockOSThread()
 				before := threadCPU()
 				for i := w; i < *n; i += *writers {
-					if _, err := write(server[i], msg); err != nil {
+					wr := write
+					if *useSend {
+						wr = send
+					}
+					if _, err := wr(server[i], msg); err != nil {
 						panic(fmt.Sprintf("write to stream %d: %v", i, err))
 					}
 					at[i] = time.Since(start)
@@ -212,6 +217,16 @@ func startReader(fds []int, step int) error {
 // make it.
 func write(fd int, p []byte) (int, error) {
 	n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	if errno != 0 {
+		return int(n), errno
+	}
+	return int(n), nil
+}
+
+// send is write as sendto(2) with MSG_DONTWAIT|MSG_NOSIGNAL: the socket
+// layer directly, without the file layer of write(2).
+func send(fd int, p []byte) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
 	if errno != 0 {
 		return int(n), errno
 	}
