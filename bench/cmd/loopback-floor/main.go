@@ -43,6 +43,7 @@ func main() {
 	rounds := flag.Int("rounds", 20, "rounds, one write per stream each")
 	pause := flag.Duration("pause", 200*time.Millisecond, "pause between rounds (lets the readers drain)")
 	useSend := flag.Bool("sendto", false, "write with sendto(2) instead of write(2)")
+	useUring := flag.Bool("uring", false, "send through an io_uring per writer, a batch of up to 4096 sends per system call (arrival: when the completion is reaped)")
 	flag.Parse()
 	if *n < 1 || *size < 1 || *writers < 1 || *readers < 0 || *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "loopback-floor: -n, -size, -writers and -rounds must be positive, -readers not negative")
@@ -71,6 +72,16 @@ func main() {
 	for i := range msg {
 		msg[i] = 'x'
 	}
+	rings := make([]*uring, *writers)
+	if *useUring {
+		for w := range rings {
+			if rings[w], err = newUring(4096); err != nil {
+				fmt.Fprintln(os.Stderr, "loopback-floor:", err)
+				os.Exit(1)
+			}
+		}
+	}
+	cpu0 := processCPU()
 	arrivals := make([]time.Duration, 0, *n**rounds)
 	var roundTimes []time.Duration
 	var cpu time.Duration
@@ -86,6 +97,20 @@ func main() {
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
 				before := threadCPU()
+				defer func() { cpus[w] = threadCPU() - before }()
+				if *useUring {
+					var mine []int
+					for i := w; i < *n; i += *writers {
+						mine = append(mine, server[i])
+					}
+					rings[w].sendAll(mine, msg, func(j int, err error) {
+						if err != nil {
+							panic(fmt.Sprintf("send to stream %d: %v", w+j**writers, err))
+						}
+						at[w+j**writers] = time.Since(start)
+					})
+					return
+				}
 				for i := w; i < *n; i += *writers {
 					wr := write
 					if *useSend {
@@ -96,7 +121,6 @@ func main() {
 					}
 					at[i] = time.Since(start)
 				}
-				cpus[w] = threadCPU() - before
 			}()
 		}
 		wg.Wait()
@@ -122,6 +146,7 @@ func main() {
 	fmt.Printf("  arrival after the round starts: p50 %v  p90 %v  p99 %v  max %v\n", pct(.5), pct(.9), pct(.99), pct(1))
 	fmt.Printf("  round (last write done): mean %v\n", (sum / time.Duration(len(roundTimes))).Round(100*time.Microsecond))
 	fmt.Printf("  writer CPU per write: %.2f µs (user+system, the writers' threads only)\n", float64(cpu.Nanoseconds())/1e3/writes)
+	fmt.Printf("  process CPU per write: %.2f µs (every thread: writers, readers, any kernel work on the process's behalf; pauses included)\n", float64((processCPU()-cpu0).Nanoseconds())/1e3/writes)
 }
 
 // pairs connects n TCP streams over loopback and returns the raw descriptors
