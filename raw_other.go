@@ -23,3 +23,10 @@ func (*rawConn) heartbeat() error                        { return errWriteBroken
 func (*rawConn) end(DisconnectReason, bool)              {}
 func (*rawConn) drain() error                            { return nil }
 func (*rawConn) overdue(time.Time) bool                  { return false }
+
+// sendBatch is Linux's (io_uring); elsewhere there is nothing to batch.
+type sendBatch struct{ ring *struct{} }
+
+func (*sendBatch) open(*Hub) {}
+func (*sendBatch) close()    {}
+func (*shard) submitSends()  {}

@@ -93,6 +93,7 @@ type shard struct {
 	backlogged map[*subscriber]struct{} // hijacked streams with unsent bytes
 	doomed     []*subscriber            // overflowed during a dispatch; closed after it
 	scratch    []byte                   // reused to frame writes to hijacked streams
+	sends      sendBatch                // writes to hijacked streams awaiting one io_uring submission
 
 	// Counters kept by the run goroutine and published once per round to
 	// the atomics that Stats reads, so that the fan-out path pays for no
@@ -127,6 +128,7 @@ func newShard(h *Hub, idx int) *shard {
 		s.wheel = make([]subList, n)
 	}
 	s.wheelAt = time.Now().Unix()
+	s.sends.open(h)
 	return s
 }
 
@@ -162,6 +164,7 @@ func (s *shard) take() []shardCmd {
 
 func (s *shard) run() {
 	defer s.hub.loops.Done()
+	defer s.sends.close()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -176,6 +179,7 @@ func (s *shard) run() {
 		if s.flushDirty(!stop) {
 			stop = true
 		}
+		s.submitSends()
 		s.publishCounters()
 		if stop {
 			s.shutdown()
@@ -428,6 +432,7 @@ func (s *shard) flushDirty(takeMore bool) (stop bool) {
 		sub.dirty = false
 		s.flush(sub)
 		if i%yieldEvery == yieldEvery-1 {
+			s.submitSends()
 			runtime.Gosched()
 			if n := s.inboxLen(); takeMore && !stop && n > 0 && n < flushEvery {
 				stop = s.process(s.take(), false)
@@ -580,6 +585,7 @@ func (s *shard) tick(now time.Time) {
 		}
 	}
 	s.wheelAt = sec
+	s.submitSends()
 }
 
 // moveWheel moves sub from one heartbeat slot to another.
