@@ -515,13 +515,21 @@ func (s *shard) submitSends() {
 		ops = append(ops, uring.Send{FD: p.c.fd, Buf: arena[p.off:p.end]})
 	}
 	b.ops = ops
-	if err := b.ring.Send(ops); err != nil {
-		// The ring itself failed: finish this batch and the rest of the
-		// shard's life with plain writes.
+	err := b.ring.Send(ops)
+	if err == nil && len(ops) > 0 && (errors.Is(ops[0].Err, unix.EINVAL) || errors.Is(ops[0].Err, unix.EOPNOTSUPP)) {
+		// A kernel whose io_uring lacks IORING_OP_SEND (before 5.6)
+		// refuses every send this way; a socket never does.
+		err = ops[0].Err
+	}
+	if err != nil {
+		// The ring failed: finish this batch, and the rest of the shard's
+		// life, with plain writes.
 		s.hub.log.Error("io_uring failed: writing with one system call per stream", "err", err)
 		b.close()
 		for i := range ops {
-			ops[i].N, ops[i].Err = rawWrite(ops[i].FD, ops[i].Buf)
+			if ops[i].N == 0 {
+				ops[i].N, ops[i].Err = rawWrite(ops[i].FD, ops[i].Buf)
+			}
 		}
 	}
 	for i, p := range pending {
