@@ -425,17 +425,25 @@ func (o *countingObserver) Disconnected(r herald.DisconnectReason) {
 	}
 }
 
+// rawStream opens a stream over a bare TCP connection, so that every line
+// the hub writes (heartbeat comments included) can be read as it comes; the
+// connection closes when the test ends and reads fail after timeout.
+func (th *testHub) rawStream(t *testing.T, query string, timeout time.Duration) *bufio.Reader {
+	t.Helper()
+	conn, err := net.Dial("tcp", th.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /.well-known/mercure?%s HTTP/1.1\r\nHost: h\r\n\r\n", query)
+	conn.SetReadDeadline(time.Now().Add(timeout))
+	return bufio.NewReader(conn)
+}
+
 func TestHeartbeat(t *testing.T) {
 	both(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, append(opts, herald.WithHeartbeat(time.Second))...)
-		conn, err := net.Dial("tcp", th.srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET /.well-known/mercure?topic=x HTTP/1.1\r\nHost: h\r\n\r\n")
-		br := bufio.NewReader(conn)
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		br := th.rawStream(t, "topic=x", 10*time.Second)
 		comments := 0
 		for comments < 3 { // the opening comment and two heartbeats
 			line, err := br.ReadString('\n')
@@ -457,14 +465,7 @@ func TestHeartbeatAfterData(t *testing.T) {
 	const period = 3 * time.Second
 	both(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, append(opts, herald.WithHeartbeat(period))...)
-		conn, err := net.Dial("tcp", th.srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET /.well-known/mercure?topic=x HTTP/1.1\r\nHost: h\r\n\r\n")
-		br := bufio.NewReader(conn)
-		conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		br := th.rawStream(t, "topic=x", 30*time.Second)
 		var last time.Time
 		published := false
 		writes := 0

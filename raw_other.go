@@ -25,7 +25,7 @@ func (*rawConn) drain() error                            { return nil }
 func (*rawConn) overdue(time.Time) bool                  { return false }
 
 // sendBatch is Linux's (io_uring); elsewhere there is nothing to batch.
-type sendBatch struct{ ring *struct{} }
+type sendBatch struct{}
 
 func (*sendBatch) open(*Hub) {}
 func (*sendBatch) close()    {}

@@ -179,7 +179,7 @@ func (s *shard) run() {
 		if s.flushDirty(!stop) {
 			stop = true
 		}
-		s.submitSends()
+		s.submitSends() // this round's writes and heartbeats, before sleeping
 		s.publishCounters()
 		if stop {
 			s.shutdown()
@@ -432,7 +432,7 @@ func (s *shard) flushDirty(takeMore bool) (stop bool) {
 		sub.dirty = false
 		s.flush(sub)
 		if i%yieldEvery == yieldEvery-1 {
-			s.submitSends()
+			s.submitSends() // the first streams need not wait for the last
 			runtime.Gosched()
 			if n := s.inboxLen(); takeMore && !stop && n > 0 && n < flushEvery {
 				stop = s.process(s.take(), false)
@@ -585,7 +585,6 @@ func (s *shard) tick(now time.Time) {
 		}
 	}
 	s.wheelAt = sec
-	s.submitSends()
 }
 
 // moveWheel moves sub from one heartbeat slot to another.

@@ -17,6 +17,7 @@
 //
 //	go run ./cmd/loopback-floor -n 9900                       # a 160-byte event to 9,900 streams
 //	go run ./cmd/loopback-floor -n 9900 -size 7 -readers 0    # a chunked heartbeat, nobody reading
+//	go run ./cmd/loopback-floor -n 9900 -uring                # batched through Herald's io_uring
 //
 // N is bounded by the process's file limit: two descriptors per stream.
 package main
@@ -33,6 +34,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/heraldpush/herald/internal/uring"
 )
 
 func main() {
@@ -43,7 +46,7 @@ func main() {
 	rounds := flag.Int("rounds", 20, "rounds, one write per stream each")
 	pause := flag.Duration("pause", 200*time.Millisecond, "pause between rounds (lets the readers drain)")
 	useSend := flag.Bool("sendto", false, "write with sendto(2) instead of write(2)")
-	useUring := flag.Bool("uring", false, "send through an io_uring per writer, a batch of up to 4096 sends per system call (arrival: when the completion is reaped)")
+	useUring := flag.Bool("uring", false, "send through an io_uring per writer, a batch of up to 256 sends per system call, as Herald's shards do (arrival: when its batch completes)")
 	flag.Parse()
 	if *n < 1 || *size < 1 || *writers < 1 || *readers < 0 || *rounds < 1 {
 		fmt.Fprintln(os.Stderr, "loopback-floor: -n, -size, -writers and -rounds must be positive, -readers not negative")
@@ -72,10 +75,10 @@ func main() {
 	for i := range msg {
 		msg[i] = 'x'
 	}
-	rings := make([]*uring, *writers)
+	rings := make([]*uring.Ring, *writers)
 	if *useUring {
 		for w := range rings {
-			if rings[w], err = newUring(4096); err != nil {
+			if rings[w], err = uring.New(256); err != nil {
 				fmt.Fprintln(os.Stderr, "loopback-floor:", err)
 				os.Exit(1)
 			}
@@ -99,16 +102,26 @@ func main() {
 				before := threadCPU()
 				defer func() { cpus[w] = threadCPU() - before }()
 				if *useUring {
-					var mine []int
+					// One batch of the ring's size per system call; a
+					// batch's sends count as arrived when it returns.
+					var batch []uring.Send
+					var index []int
 					for i := w; i < *n; i += *writers {
-						mine = append(mine, server[i])
-					}
-					rings[w].sendAll(mine, msg, func(j int, err error) {
-						if err != nil {
-							panic(fmt.Sprintf("send to stream %d: %v", w+j**writers, err))
+						batch = append(batch, uring.Send{FD: server[i], Buf: msg})
+						index = append(index, i)
+						if len(batch) == rings[w].Size() || i+*writers >= *n {
+							if err := rings[w].Send(batch); err != nil {
+								panic(err)
+							}
+							for j, s := range batch {
+								if s.Err != nil || s.N != len(msg) {
+									panic(fmt.Sprintf("send to stream %d: %d bytes, %v", index[j], s.N, s.Err))
+								}
+								at[index[j]] = time.Since(start)
+							}
+							batch, index = batch[:0], index[:0]
 						}
-						at[w+j**writers] = time.Since(start)
-					})
+					}
 					return
 				}
 				for i := w; i < *n; i += *writers {
@@ -288,3 +301,12 @@ func raiseFileLimit(want int) error {
 // epollET is EPOLLET as the uint32 an EpollEvent holds (package syscall
 // declares it negative).
 const epollET = 1 << 31
+
+// processCPU is the user and system time of every thread of this process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
