@@ -309,23 +309,13 @@ func (h *oddHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.n++
 		n := h.n
 		for g, subs := range h.groups {
+			held := h.held[g]
 			for i, ch := range subs {
-				switch {
-				case i == 0 && n%7 == 0:
-					// dropped
-				case i == 1 && n%5 == 0:
-					ch <- data
-					ch <- data
-				case i == 2 && n%11 == 0:
-					h.held[g] = data
-				case i == 2 && h.held[g] != "":
-					ch <- data
-					ch <- h.held[g]
-					h.held[g] = ""
-				default:
-					ch <- data
+				for _, d := range faults(i, n, data, &held) {
+					ch <- d
 				}
 			}
+			h.held[g] = held
 		}
 	}
 }

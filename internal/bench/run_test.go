@@ -270,15 +270,34 @@ func TestTokens(t *testing.T) {
 	})
 }
 
-// faultyHub is a deliberately broken hub: for its first subscriber it
-// drops every 7th update, for the second it sends every 5th twice, for
-// the third it sends every 11th after the next one. The accounting must
-// find exactly that.
+// faultyHub is a deliberately broken hub that does the damage of faults to
+// its subscribers' streams. The accounting must find exactly that.
 type faultyHub struct {
 	mu   sync.Mutex
 	subs []chan string
-	n    int // benchmark updates published
-	held map[int]string
+	n    int    // benchmark updates published
+	held string // the update the third subscriber gets late
+}
+
+// faults is the damage both fake hubs do to subscriber i's copy of
+// benchmark update n: the first subscriber loses every 7th, the second
+// gets every 5th twice, the third gets every 11th after the next one
+// (held carries it meanwhile). It returns what to send, in order.
+func faults(i, n int, data string, held *string) []string {
+	switch {
+	case i == 0 && n%7 == 0:
+		return nil
+	case i == 1 && n%5 == 0:
+		return []string{data, data}
+	case i == 2 && n%11 == 0:
+		*held = data
+		return nil
+	case i == 2 && *held != "":
+		late := *held
+		*held = ""
+		return []string{data, late}
+	}
+	return []string{data}
 }
 
 func (f *faultyHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -315,19 +334,8 @@ func (f *faultyHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.n++
 		n := f.n
 		for i, ch := range f.subs {
-			switch {
-			case i == 0 && n%7 == 0:
-				// dropped
-			case i == 1 && n%5 == 0:
-				ch <- data
-				ch <- data
-			case i == 2 && n%11 == 0:
-				f.held[n] = data
-			case i == 2 && f.held[n-1] != "":
-				ch <- data
-				ch <- f.held[n-1]
-			default:
-				ch <- data
+			for _, d := range faults(i, n, data, &f.held) {
+				ch <- d
 			}
 		}
 	}
@@ -335,7 +343,7 @@ func (f *faultyHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestAccountingFindsFaults(t *testing.T) {
 	forEngines(t, func(t *testing.T, engine Engine) {
-		f := &faultyHub{held: map[int]string{}}
+		f := &faultyHub{}
 		srv := httptest.NewServer(f)
 		defer func() {
 			srv.CloseClientConnections()
