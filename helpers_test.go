@@ -228,8 +228,9 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 
-// both runs f with hijacked streams on and off.
-func both(t *testing.T, f func(t *testing.T, opts ...herald.Option)) {
+// eachStreamWriter runs f once for each way the hub writes a stream:
+// hijacked (plain writes), on net/http, and hijacked through io_uring.
+func eachStreamWriter(t *testing.T, f func(t *testing.T, opts ...herald.Option)) {
 	for _, hijack := range []bool{true, false} {
 		t.Run(fmt.Sprintf("hijack=%v", hijack), func(t *testing.T) {
 			f(t, herald.WithHijack(hijack))

@@ -21,7 +21,7 @@ import (
 const book = "https://example.com/books/1"
 
 func TestSubscribeHeadersAndDelivery(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, opts...)
 		s := th.subscribe(t, "topic="+url.QueryEscape(book), nil)
 		h := s.resp.Header
@@ -52,7 +52,7 @@ func TestSubscribeHeadersAndDelivery(t *testing.T) {
 }
 
 func TestMultilineDataArrivesIntact(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, opts...)
 		s := th.subscribe(t, "topic="+url.QueryEscape(book), nil)
 		for _, tc := range []struct{ in, want string }{
@@ -136,7 +136,7 @@ func TestPublishTooLarge(t *testing.T) {
 }
 
 func TestPrivateUpdates(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, opts...)
 		anon := th.subscribe(t, "topic="+url.QueryEscape(book), nil)
 		other := th.subscribe(t, "topic="+url.QueryEscape(book), bearer(mint(t, auth.TokenSpec{Subscribe: []string{"https://example.com/books/2"}})))
@@ -206,7 +206,7 @@ func TestSelectors(t *testing.T) {
 }
 
 func TestResumeThousand(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, opts...)
 		q := "topic=" + url.QueryEscape(book)
 		s := th.subscribe(t, q, nil)
@@ -264,7 +264,7 @@ func TestResumeUnknownIDSaysEarliest(t *testing.T) {
 // TestResumeRacesPublishing resumes streams again and again while
 // publishers run hot, and checks every stream for gaps and duplicates.
 func TestResumeRacesPublishing(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, opts...)
 		const total = 3000
 		q := "topic=" + url.QueryEscape(book)
@@ -327,7 +327,7 @@ func TestResumeRacesPublishing(t *testing.T) {
 // another topic: they must keep receiving promptly, and the stalled one is
 // dropped once its queue is full.
 func TestStalledSubscriberDoesNotDelayOthers(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		var slow atomic.Int64
 		obs := &countingObserver{onDisconnect: func(r herald.DisconnectReason) {
 			if r == herald.ReasonSlow || r == herald.ReasonWriteTimeout {
@@ -441,7 +441,7 @@ func (th *testHub) rawStream(t *testing.T, query string, timeout time.Duration) 
 }
 
 func TestHeartbeat(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, append(opts, herald.WithHeartbeat(time.Second))...)
 		br := th.rawStream(t, "topic=x", 10*time.Second)
 		comments := 0
@@ -463,7 +463,7 @@ func TestHeartbeat(t *testing.T) {
 // period.
 func TestHeartbeatAfterData(t *testing.T) {
 	const period = 3 * time.Second
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, append(opts, herald.WithHeartbeat(period))...)
 		br := th.rawStream(t, "topic=x", 30*time.Second)
 		var last time.Time
@@ -496,7 +496,7 @@ func TestHeartbeatAfterData(t *testing.T) {
 }
 
 func TestMaxLifetimeEndsStreams(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		var reason atomic.Value
 		obs := &countingObserver{onDisconnect: func(r herald.DisconnectReason) { reason.Store(r) }}
 		th := newTestHub(t, append(opts, herald.WithMaxLifetime(time.Second), herald.WithObserver(obs))...)
@@ -507,7 +507,7 @@ func TestMaxLifetimeEndsStreams(t *testing.T) {
 }
 
 func TestTokenExpiryEndsStream(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		var reason atomic.Value
 		obs := &countingObserver{onDisconnect: func(r herald.DisconnectReason) { reason.Store(r) }}
 		th := newTestHub(t, append(opts, herald.WithObserver(obs))...)
@@ -519,7 +519,7 @@ func TestTokenExpiryEndsStream(t *testing.T) {
 }
 
 func TestFinalUpdateEndsStreams(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, opts...)
 		topic := "https://example.com/login/abc"
 		done := th.subscribe(t, "topic="+url.QueryEscape(topic), nil)
@@ -570,7 +570,7 @@ func TestCORS(t *testing.T) {
 // it accepted is received by clients that resume on a new hub sharing the
 // transport.
 func TestShutdownLosesNothing(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		tr := herald.NewMemoryTransport(herald.MemoryConfig{})
 		defer tr.Close()
 		opts = append(opts, herald.WithTransport(tr))
@@ -667,7 +667,7 @@ func TestPrivateFinalUpdateEndsUnauthorizedStreams(t *testing.T) {
 // stream the hub drops as too slow resumes with Last-Event-ID, as
 // EventSource would.
 func TestConcurrentPublishersReachEveryone(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newTestHub(t, opts...)
 		const subs, publishers, each = 100, 4, 1000
 		q := "topic=" + url.QueryEscape(book)

@@ -404,7 +404,7 @@ func TestMercureAuthErrors(t *testing.T) {
 // whose token allows one of its topics — live and in replay, for tokens of
 // both revisions — and a public one reaches everyone.
 func TestMercurePrivateUpdates(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newMercureHub(t, auth.Config{}, opts...)
 		const topic = "https://example.com/books/1"
 		const alias = "https://example.com/users/alice/books/1"
@@ -470,7 +470,7 @@ func TestMercurePrivateUpdates(t *testing.T) {
 // TestMercureTokenExpiry: a subscriber's stream ends when its draft-08
 // access token expires (draft-07's is in hub_test.go).
 func TestMercureTokenExpiry(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newMercureHub(t, auth.Config{}, opts...)
 		tok := th.tok8(t, auth.TokenSpec{Subscribe: []string{"*"}, TTL: 2 * time.Second})
 		s := th.subscribe(t, "match=x", bearer(tok))
@@ -639,7 +639,7 @@ func decodeSub(t testing.TB, ev sse.Event) subEvent {
 // private, with payloads; the subscriptions API's endpoints and their
 // authorization.
 func TestMercureSubscriptions(t *testing.T) {
-	both(t, func(t *testing.T, opts ...herald.Option) {
+	eachStreamWriter(t, func(t *testing.T, opts ...herald.Option) {
 		th := newMercureHub(t, auth.Config{}, append(opts, herald.WithSubscriptions(true))...)
 		const pfx = "/.well-known/mercure/subscriptions/"
 		// Watchers: draft-08 by URL pattern, draft-07 by template.
